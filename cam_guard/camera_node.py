@@ -1,0 +1,149 @@
+"""camera_node: publishes a camera that is watched, restarted and never silently dead.
+
+Capture happens in a worker process (see capture_supervisor); this node only publishes the
+newest frame it hands over, from a thread of its own so DDS never delays the watchdog.
+"""
+
+import threading
+
+import cv2
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import String
+
+from cam_guard.camera_info import camera_info_for, load_calibration
+from cam_guard.capture_supervisor import CapturedFrame, CaptureSupervisor, candidate_sources
+from cam_guard.diagnostics import camera_diagnostic
+from cam_guard.image_conversion import stamp_from_ns, to_compressed_msg, to_image_msg
+from cam_guard.latest import LatestValue
+from cam_guard.node_runtime import ConfigError, GuardedNode, run_node
+from cam_guard.sources import CaptureSettings, SourceError
+from cam_guard.transport import QOS_CHOICES, image_qos, latched_qos
+from cam_guard.watchdog import CameraState, WatchdogConfig
+
+# Exit code when recovery gave up (max_reconnect_attempts): the launcher's respawn takes over.
+EXIT_CAMERA_FAILED = 3
+
+
+class CameraNode(GuardedNode):
+    def __init__(self) -> None:
+        super().__init__("camera")
+        device = self.param("device", "auto", "'auto' (first /dev/video*, else synthetic), 'synthetic', a V4L2 "
+                            "index, /dev/video*, /dev/v4l/by-id/..., a URL or a video file", dynamic_typing=True)
+        fallback = self.param("fallback_devices", [""], "sources recovery may switch to, in order")
+        scan = self.param("scan_video_devices", True, "let recovery try other /dev/video* devices")
+        settings = CaptureSettings(
+            width=self.param("width", 640, "requested frame width", int_range=(16, 7680)),
+            height=self.param("height", 480, "requested frame height", int_range=(16, 4320)),
+            fps=self.param("fps", 30.0, "requested frame rate", float_range=(1.0, 240.0)),
+            fourcc=self.param("fourcc", "MJPG", "requested pixel format (V4L2 devices)"),
+            buffer_size=self.param("buffer_size", 1, "driver buffers (V4L2); 1 = newest frame only",
+                                   int_range=(1, 16)),
+        )
+        if len(settings.fourcc) != 4:
+            raise ConfigError(f"parameter 'fourcc' = '{settings.fourcc}' must be 4 characters, e.g. MJPG")
+        self._encoding = self.param("encoding", "bgr8", "image_raw encoding", choices=("bgr8", "rgb8"))
+        self._frame_id = self.param("frame_id", "camera", "header.frame_id of every message")
+        qos_name = self.param("qos", "reliable", "QoS of image topics", choices=QOS_CHOICES)
+        self._publish_compressed = self.param(
+            "publish_compressed", True, "publish image_raw/compressed when the camera sends JPEG")
+        calibration_url = self.param("camera_info_url", "", "calibration YAML (file:///path.yaml)")
+        stall_timeout = self.param("stall_timeout", 0.5, "seconds without a good frame = stalled",
+                                   float_range=(0.05, 30.0))
+        watchdog = WatchdogConfig(
+            stall_timeout=stall_timeout,
+            open_timeout=self.param("open_timeout", 3.0, "seconds an open may take to give a frame",
+                                    float_range=(0.1, 60.0)),
+            backoff_max=self.param("reconnect_backoff_max", 1.0, "longest pause between attempts",
+                                   float_range=(0.1, 60.0)),
+            max_attempts=self.param("max_reconnect_attempts", 0,
+                                    "failed attempts in a row before exiting non-zero; 0 = forever",
+                                    int_range=(0, 1_000_000)),
+        )
+        settings.read_timeout_ms = int(max(stall_timeout, 0.1) * 2000)
+        settings.open_timeout_ms = int(watchdog.open_timeout * 1000)
+        try:
+            candidates = candidate_sources(device, [d for d in fallback if d], scan)
+        except SourceError as exc:
+            raise ConfigError(str(exc)) from None
+        self._calibration = None
+        if calibration_url:
+            try:
+                self._calibration = load_calibration(calibration_url)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        if candidates[0].kind == "synthetic" and device == "auto":
+            self.get_logger().warning("no camera found: streaming the built-in synthetic source")
+        self._expected_fps = settings.fps
+
+        qos = image_qos(qos_name)
+        self._image_pub = self.create_publisher(Image, "image_raw", qos)
+        self._compressed_pub = self.create_publisher(CompressedImage, "image_raw/compressed", qos)
+        self._info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
+        self._state_pub = self.create_publisher(String, "camera_state", latched_qos())
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._published = 0
+        self._last_state: CameraState | None = None
+        self._frames: LatestValue[CapturedFrame] = LatestValue()
+        self._publisher = threading.Thread(target=self._publish_loop, name="camera-publisher", daemon=True)
+        self._supervisor = CaptureSupervisor(candidates, settings, watchdog, self._frames.put, self._log)
+        self._publisher.start()
+        self._supervisor.start()
+        self.create_timer(0.05, self._watch_state)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.get_logger().info(f"camera on {candidates[0]} → {self.resolve_topic_name('image_raw')} "
+                               f"({self._encoding}, qos={qos_name})")
+
+    def _log(self, level: str, message: str) -> None:
+        logger = self.get_logger()
+        {"info": logger.info, "warn": logger.warning, "error": logger.error}[level](message)
+
+    def _publish_loop(self) -> None:
+        while not self._frames.closed:
+            frame = self._frames.take(timeout=0.2)
+            if frame is None:
+                continue
+            image = frame.image
+            if self._encoding == "rgb8":
+                image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            self._image_pub.publish(to_image_msg(image, self._encoding, frame.stamp_ns, self._frame_id))
+            if frame.jpeg is not None and self._publish_compressed:
+                self._compressed_pub.publish(to_compressed_msg(frame.jpeg, "jpeg", frame.stamp_ns, self._frame_id))
+            info = camera_info_for(image.shape[1], image.shape[0], self._calibration)
+            info.header.stamp = stamp_from_ns(frame.stamp_ns)
+            info.header.frame_id = self._frame_id
+            self._info_pub.publish(info)
+            self._published += 1
+
+    def _watch_state(self) -> None:
+        status = self._supervisor.status()
+        if status.state is not self._last_state:
+            self._last_state = status.state
+            self._state_pub.publish(String(data=status.state.value))
+            self._publish_diagnostics()
+        if self._supervisor.failed.is_set():
+            self.get_logger().error(f"giving up: {status.reason}")
+            self.exit_code = EXIT_CAMERA_FAILED
+
+    def _publish_diagnostics(self) -> None:
+        status = self._supervisor.status()
+        diag = camera_diagnostic(status, f"cam_guard: {self.get_fully_qualified_name()}",
+                                 self._expected_fps, self._published, self._frames.dropped)
+        array = DiagnosticArray(status=[diag])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+
+    def close(self) -> None:
+        self._supervisor.stop()
+        self._frames.close()
+        self._publisher.join(timeout=1.0)
+        if self.context.ok() and self._last_state is not CameraState.FAILED:
+            self._state_pub.publish(String(data=CameraState.STOPPED.value))
+
+
+def main() -> None:
+    raise SystemExit(run_node(CameraNode))
+
+
+if __name__ == "__main__":
+    main()

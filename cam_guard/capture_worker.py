@@ -1,0 +1,110 @@
+"""The capture worker: a process of its own that owns one OpenCV capture and nothing else.
+
+Started with subprocess (exec, never fork) by `CaptureSupervisor`, it imports OpenCV, then waits
+for one JSON line on stdin naming the source (so a spare can be started ahead of need). It then
+writes frames into a `FrameRing` and one JSON line per event on stdout:
+
+    {"event": "opened", "width":…, "height":…, "fps":…, "fourcc":…, "backend":…, "compressed":…, "ring":…}
+    {"event": "frame", "seq":…, "slot":…, "stamp_ns":…, "height":…, "width":…, "channels":…, "jpeg_len":…}
+    {"event": "bad_frame", "reason":…}
+    {"event": "error", "message":…}        (then it exits non-zero)
+
+The supervisor kills it with SIGKILL when it stops delivering; nothing here has to be
+interruptible, which is the point: a read stuck inside a driver cannot take the node with it.
+"""
+
+import ctypes
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+import cv2
+
+from cam_guard.frame_ring import FrameRing
+from cam_guard.sources import CaptureSettings, CaptureSource, parse_source
+
+_PR_SET_PDEATHSIG = 1
+# A source that delivers nothing but failures this many times in a row is gone.
+_MAX_CONSECUTIVE_FAILURES = 3
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the supervisor still kills us by PID on every path it controls
+
+
+def _send(event: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def run(config: dict[str, Any]) -> int:
+    settings = CaptureSettings(**config["settings"])
+    spec = parse_source(config["source"])
+    try:
+        source = CaptureSource(spec, settings)
+    except EOFError as exc:
+        _send({"event": "error", "message": str(exc)})
+        return 3
+    ring: FrameRing | None = None
+    seq = 0
+    failures = 0
+    try:
+        while True:
+            try:
+                image, jpeg = source.read()
+            except EOFError as exc:
+                failures += 1
+                if failures >= _MAX_CONSECUTIVE_FAILURES:
+                    _send({"event": "error", "message": str(exc)})
+                    return 4
+                time.sleep(0.01)  # a dead FFmpeg capture fails in ~0 ms: don't spin a core
+                continue
+            except ValueError as exc:
+                _send({"event": "bad_frame", "reason": str(exc)})
+                continue
+            stamp_ns = time.time_ns()
+            failures = 0
+            if ring is None:
+                # Sized from the first real frame: the negotiated size is only trustworthy then.
+                ring = FrameRing.create(config["ring_path"], image.nbytes, image.nbytes + 65536)
+                fmt = source.format
+                _send({"event": "opened", "width": image.shape[1], "height": image.shape[0],
+                       "fps": fmt.fps, "fourcc": fmt.fourcc, "backend": fmt.backend,
+                       "compressed": fmt.compressed, "ring": ring.path})
+            seq += 1
+            try:
+                layout = ring.write(seq, image, jpeg)
+            except ValueError as exc:  # the source changed size under us: reopen
+                _send({"event": "error", "message": str(exc)})
+                return 5
+            _send({"event": "frame", "seq": seq, "slot": layout.slot, "stamp_ns": stamp_ns,
+                   "height": layout.height, "width": layout.width, "channels": layout.channels,
+                   "jpeg_len": layout.jpeg_len})
+    except BrokenPipeError:
+        return 0  # the supervisor went away
+    finally:
+        source.release()
+        if ring is not None:
+            ring.close()
+
+
+def main() -> int:
+    _die_with_parent()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    cv2.setNumThreads(1)  # decoding one frame at a time; threads would only fight the node
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0  # a spare that was never needed
+    return run(json.loads(line))
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

@@ -1,0 +1,53 @@
+"""Camera health as diagnostic_msgs/DiagnosticStatus, the form rqt_robot_monitor shows."""
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+from cam_guard.capture_supervisor import CaptureStatus
+from cam_guard.watchdog import CameraState
+
+# Streaming below this share of the expected rate is a warning: slow is not stalled, but a
+# trainer wants to know (a USB bandwidth limit or a throttled source looks like this).
+SLOW_RATE_FRACTION = 0.8
+
+
+def _level_and_message(status: CaptureStatus, expected_fps: float) -> tuple[bytes, str]:
+    state = status.state
+    if state is CameraState.STREAMING:
+        if status.rate_hz and status.rate_hz < SLOW_RATE_FRACTION * expected_fps:
+            return DiagnosticStatus.WARN, f"streaming slowly: {status.rate_hz:.1f} of {expected_fps:.0f} fps"
+        return DiagnosticStatus.OK, "streaming"
+    if state is CameraState.STARTING:
+        return DiagnosticStatus.WARN, f"starting: {status.reason}"
+    if state is CameraState.STOPPED:
+        return DiagnosticStatus.WARN, "stopped"
+    return DiagnosticStatus.ERROR, f"{state.value.lower()}: {status.reason}"
+
+
+def camera_diagnostic(status: CaptureStatus, name: str, expected_fps: float,
+                      published: int, publish_dropped: int) -> DiagnosticStatus:
+    level, message = _level_and_message(status, expected_fps)
+    fmt = status.format
+    values = {
+        "state": status.state.value,
+        "reason": status.reason,
+        "source": status.source,
+        "negotiated": (f"{fmt['width']}x{fmt['height']} @ {fmt['fps']:.1f} fps {fmt['fourcc']} "
+                       f"({fmt['backend']})") if fmt else "",
+        "rate_hz": f"{status.rate_hz:.2f}",
+        "expected_hz": f"{expected_fps:.2f}",
+        "frame_age_s": "" if status.frame_age_s is None else f"{status.frame_age_s:.3f}",
+        "frames_captured": str(status.frames),
+        "frames_published": str(published),
+        "frames_dropped_newest_only": str(publish_dropped),
+        "bad_frames": str(status.bad_frames),
+        "torn_frames": str(status.torn_frames),
+        "stalls": str(status.stalls),
+        "reconnect_attempts": str(status.reconnect_attempts),
+        "recoveries": str(status.recoveries),
+        "detect_s_last_median_worst": "/".join(f"{v:.3f}" for v in status.detect_s),
+        "recover_s_last_median_worst": "/".join(f"{v:.3f}" for v in status.recover_s),
+        "worker_pid": str(status.worker_pid or ""),
+        "recent_errors": " | ".join(status.recent_errors),
+    }
+    return DiagnosticStatus(level=level, name=name, message=message, hardware_id=status.source,
+                            values=[KeyValue(key=k, value=v) for k, v in values.items()])

@@ -1,0 +1,192 @@
+"""An MJPEG-over-HTTP camera on 127.0.0.1 that a test can stall, slow, corrupt, drop and restart.
+
+OpenCV's FFmpeg backend blocks on it for real, so it exercises the same code paths a network or
+USB camera does when it hangs. Used by the fault-injection tests and the benchmarks.
+"""
+
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import cv2
+import numpy as np
+
+from cam_guard.synthetic import synthetic_frame
+
+BOUNDARY = "cam_guard_frame"
+
+
+class MjpegFaultServer:
+    """Serves a synthetic MJPEG stream at http://127.0.0.1:<port><path>.
+
+    Faults are switched at run time: `stall()` keeps connections open but sends nothing,
+    `slow(interval)` sends frames at a crawl, `corrupt(n)` sends n frames of garbage bytes,
+    `truncate()` sends half a frame then stalls, `drop()` closes every connection, `stop()` takes
+    the server away and `start()` brings it back (optionally on another port or path).
+    """
+
+    def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0,
+                 path: str = "/stream.mjpg", quality: int = 80) -> None:
+        self.width = width
+        self.height = height
+        self.fps = fps
+        self.path = path
+        self.quality = quality
+        self.frames_sent = 0
+        self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._interval_override: float | None = None
+        self._corrupt_left = 0
+        self._truncate_next = False
+        self._generation = 0  # bumped by drop(): handlers of older generations hang up
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._frame_cache: dict[int, bytes] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, port: int = 0, path: str | None = None) -> str:
+        """Listen on 127.0.0.1 (port 0 picks a free one) and return the stream URL."""
+        if path is not None:
+            self.path = path
+        self._flowing.set()
+        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="mjpeg-fault-server", daemon=True)
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        """Take the camera away: stop listening and hang up on every client."""
+        server, self._server = self._server, None
+        self.drop()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("server is not running")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    def __enter__(self) -> "MjpegFaultServer":
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # -- faults ------------------------------------------------------------------------------
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._interval_override = None
+        self._flowing.set()
+
+    def slow(self, interval_s: float) -> None:
+        with self._lock:
+            self._interval_override = interval_s
+
+    def corrupt(self, frames: int) -> None:
+        with self._lock:
+            self._corrupt_left = frames
+
+    def truncate(self) -> None:
+        with self._lock:
+            self._truncate_next = True
+
+    def drop(self) -> None:
+        with self._lock:
+            self._generation += 1
+        self._flowing.set()  # wake stalled handlers so they notice and hang up
+
+    # -- streaming ---------------------------------------------------------------------------
+    def _jpeg(self, index: int) -> bytes:
+        # Encoding costs more than serving; the pattern repeats every 64 frames, so cache it.
+        key = index % 64
+        if key not in self._frame_cache:
+            frame = synthetic_frame(key, self.width, self.height)
+            ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+            if not ok:
+                raise RuntimeError("JPEG encoding failed")
+            self._frame_cache[key] = data.tobytes()
+        return self._frame_cache[key]
+
+    def _next_payload(self) -> tuple[bytes, bool]:
+        with self._lock:
+            index = self.frames_sent
+            self.frames_sent += 1
+            if self._corrupt_left > 0:
+                self._corrupt_left -= 1
+                rng = np.random.default_rng(index)
+                jpeg = self._jpeg(index)
+                # Keep the JPEG markers but scramble the entropy-coded data.
+                body = bytearray(jpeg)
+                middle = slice(len(body) // 3, len(body) - 2)
+                body[middle] = rng.integers(0, 256, len(body[middle]), dtype=np.uint8).tobytes()
+                return bytes(body), False
+            truncate, self._truncate_next = self._truncate_next, False
+        return self._jpeg(index), truncate
+
+    def _interval(self) -> float:
+        with self._lock:
+            return self._interval_override if self._interval_override is not None else 1.0 / self.fps
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: object) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+                if self.path != owner.path:
+                    self.send_error(404)
+                    return
+                generation = owner._generation
+                self.send_response(200)
+                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+                self.send_header("Cache-Control", "no-cache")
+                self.end_headers()
+                next_due = time.monotonic()
+                try:
+                    while generation == owner._generation and owner._server is not None:
+                        if not owner._flowing.wait(timeout=0.1):
+                            continue
+                        if generation != owner._generation:
+                            break
+                        payload, truncate = owner._next_payload()
+                        head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                                f"Content-Length: {len(payload)}\r\n\r\n").encode()
+                        if truncate:
+                            self.wfile.write(head + payload[: len(payload) // 2])
+                            self.wfile.flush()
+                            owner.stall()
+                            continue
+                        self.wfile.write(head + payload + b"\r\n")
+                        self.wfile.flush()
+                        next_due += owner._interval()
+                        delay = next_due - time.monotonic()
+                        if delay > 0:
+                            time.sleep(delay)
+                        else:
+                            next_due = time.monotonic()
+                except (BrokenPipeError, ConnectionResetError, socket.timeout):
+                    return
+                finally:
+                    self.close_connection = True
+
+        return Handler

@@ -1,0 +1,84 @@
+"""What every cam_guard executable shares: parameter declaration, one-line errors, clean exit."""
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+
+from cam_guard.transport import apply_shm_profile
+
+
+class ConfigError(ValueError):
+    """A parameter value the node cannot work with; reported as one line, exit code 2."""
+
+
+class GuardedNode(Node):
+    """A Node with declared-and-validated parameters and an explicit exit code."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.exit_code: int | None = None  # set to stop spinning with this code
+
+    def param(self, name: str, default: Any, description: str = "", *, dynamic_typing: bool = False,
+              int_range: tuple[int, int] | None = None,
+              float_range: tuple[float, float] | None = None,
+              choices: Sequence[str] | None = None) -> Any:
+        descriptor = ParameterDescriptor(name=name, description=description, read_only=True,
+                                         dynamic_typing=dynamic_typing)
+        if int_range is not None:
+            descriptor.integer_range = [IntegerRange(from_value=int_range[0], to_value=int_range[1], step=0)]
+        if float_range is not None:
+            descriptor.floating_point_range = [
+                FloatingPointRange(from_value=float(float_range[0]), to_value=float(float_range[1]), step=0.0)]
+        if choices is not None:
+            descriptor.additional_constraints = "one of: " + ", ".join(choices)
+        try:
+            value = self.declare_parameter(name, default, descriptor).value
+        except ParameterException as exc:
+            raise ConfigError(_one_line(exc, name, int_range or float_range)) from None
+        if dynamic_typing:
+            value = str(value)  # `-p device:=0` arrives as an integer
+        if choices is not None and value not in choices:
+            raise ConfigError(f"parameter '{name}' = '{value}' is not one of: {', '.join(choices)}")
+        return value
+
+    def close(self) -> None:
+        """Stop threads and release resources; called once on the way out."""
+
+
+def _one_line(exc: Exception, name: str, bounds: tuple[float, float] | None) -> str:
+    text = " ".join(str(exc).split())
+    if bounds is not None and "range" in text.lower():
+        return f"parameter '{name}' is out of range [{bounds[0]}, {bounds[1]}]"
+    return f"parameter '{name}': {text}"
+
+
+def run_node(node_class: type[GuardedNode], args: Sequence[str] | None = None) -> int:
+    """Create, spin and tear down a node; Ctrl-C and SIGTERM exit 0, bad parameters exit 2."""
+    apply_shm_profile()
+    rclpy.init(args=args)
+    try:
+        node = node_class()
+    except ConfigError as exc:
+        executable = node_class.__module__.rsplit(".", 1)[-1]
+        print(f"[{executable}] error: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        while rclpy.ok() and node.exit_code is None:
+            executor.spin_once(timeout_sec=0.2)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return node.exit_code or 0

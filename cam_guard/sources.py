@@ -1,0 +1,183 @@
+"""What a `device` parameter means, and how OpenCV opens it (used inside the capture worker).
+
+Accepted forms: `synthetic`; a V4L2 index (`0`); a device path (`/dev/video0`, or a stable
+`/dev/v4l/by-id/...` link, resolved again at every open so a re-enumerated camera is found);
+a URL or a video file, opened through OpenCV's FFmpeg backend.
+"""
+
+import glob
+import os
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from cam_guard.synthetic import synthetic_frame
+
+SourceKind = Literal["synthetic", "v4l2", "ffmpeg"]
+
+
+class SourceError(ValueError):
+    """A device string that cannot name any source."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: SourceKind
+    target: str  # device path, index digits, URL or file path
+
+    def __str__(self) -> str:
+        return self.target if self.kind != "synthetic" else "synthetic"
+
+
+def parse_source(text: str) -> SourceSpec:
+    text = text.strip()
+    if not text:
+        raise SourceError("device is empty")
+    if text == "synthetic":
+        return SourceSpec("synthetic", "synthetic")
+    if text.isdigit():
+        return SourceSpec("v4l2", text)
+    if text.startswith("/dev/"):
+        return SourceSpec("v4l2", text)
+    if "://" in text:
+        return SourceSpec("ffmpeg", text)
+    if os.path.isfile(text):
+        return SourceSpec("ffmpeg", os.path.abspath(text))
+    raise SourceError(
+        f"device '{text}' is not 'synthetic', a V4L2 index, a /dev path, a URL or an existing file")
+
+
+def video_devices() -> list[str]:
+    """Capture device nodes present now, stable by-id links first."""
+    by_id = sorted(glob.glob("/dev/v4l/by-id/*-video-index0"))
+    nodes = sorted(glob.glob("/dev/video*"), key=lambda p: (len(p), p))
+    resolved = {os.path.realpath(p) for p in by_id}
+    return by_id + [n for n in nodes if n not in resolved]
+
+
+def fourcc_to_str(code: float) -> str:
+    value = int(code)
+    text = "".join(chr((value >> (8 * i)) & 0xFF) for i in range(4))
+    return text if text.isprintable() and text.strip() else ""
+
+
+@dataclass
+class CaptureSettings:
+    width: int = 640
+    height: int = 480
+    fps: float = 30.0
+    fourcc: str = "MJPG"
+    buffer_size: int = 1
+    open_timeout_ms: int = 2000
+    read_timeout_ms: int = 1000
+
+
+@dataclass
+class NegotiatedFormat:
+    width: int
+    height: int
+    fps: float
+    fourcc: str
+    backend: str
+    compressed: bool  # frames arrive as JPEG bytes we can publish without re-encoding
+
+
+class CaptureSource:
+    """One opened source. `read()` returns (bgr, jpeg_or_None); raises EOFError when it is gone."""
+
+    def __init__(self, spec: SourceSpec, settings: CaptureSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self._cap: cv2.VideoCapture | None = None
+        self._index = 0
+        self._next_due = time.monotonic()
+        self._raw_jpeg = False
+        self._loop_file = False
+        if spec.kind == "synthetic":
+            self.format = NegotiatedFormat(settings.width, settings.height, settings.fps,
+                                           "BGR3", "synthetic", False)
+        else:
+            self.format = self._open()
+
+    def _open(self) -> NegotiatedFormat:
+        s = self.settings
+        if self.spec.kind == "v4l2":
+            target: int | str = int(self.spec.target) if self.spec.target.isdigit() \
+                else os.path.realpath(self.spec.target)
+            cap = cv2.VideoCapture(target, cv2.CAP_V4L2)
+            if cap.isOpened():
+                # FOURCC first: many UVC cameras only offer large sizes at full rate in MJPG.
+                cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*s.fourcc))
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, s.width)
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, s.height)
+                cap.set(cv2.CAP_PROP_FPS, s.fps)
+                cap.set(cv2.CAP_PROP_BUFFERSIZE, s.buffer_size)
+        else:
+            cap = cv2.VideoCapture(self.spec.target, cv2.CAP_FFMPEG, [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, s.open_timeout_ms,
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC, s.read_timeout_ms,
+            ])
+            self._loop_file = "://" not in self.spec.target
+        if not cap.isOpened():
+            cap.release()
+            raise EOFError(f"could not open {self.spec}")
+        fourcc = fourcc_to_str(cap.get(cv2.CAP_PROP_FOURCC))
+        if fourcc == "MJPG":
+            # Take the JPEG bytes themselves: published as-is on image_raw/compressed, decoded here.
+            if self.spec.kind == "v4l2":
+                self._raw_jpeg = cap.set(cv2.CAP_PROP_CONVERT_RGB, 0)
+            else:
+                self._raw_jpeg = cap.set(cv2.CAP_PROP_FORMAT, -1)
+        self._cap = cap
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        return NegotiatedFormat(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                                fps if fps > 0 else s.fps, fourcc or "?", cap.getBackendName(), self._raw_jpeg)
+
+    def read(self) -> tuple[np.ndarray, bytes | None]:
+        """Next frame as BGR (and its JPEG bytes when the source sends JPEG).
+
+        Raises EOFError when the source is gone, ValueError for a frame that is not a valid image.
+        """
+        if self._cap is None:
+            return self._read_synthetic(), None
+        ok, buf = self._cap.read()
+        if not ok and self._loop_file:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, buf = self._cap.read()
+        if not ok or buf is None:
+            raise EOFError(f"read from {self.spec} failed")
+        if self._loop_file:
+            self._pace()
+        if not self._raw_jpeg:
+            return buf, None
+        jpeg = buf.tobytes()
+        # A frame cut short (USB hiccup, dropped connection) lacks the end-of-image marker.
+        if len(jpeg) < 4 or jpeg[:2] != b"\xff\xd8" or b"\xff\xd9" not in jpeg[-16:]:
+            raise ValueError("truncated JPEG frame")
+        image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError("undecodable JPEG frame")
+        return image, jpeg
+
+    def _pace(self) -> None:
+        # Files and the synthetic source would otherwise run as fast as the CPU allows.
+        self._next_due += 1.0 / self.format.fps
+        delay = self._next_due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        else:
+            self._next_due = time.monotonic()
+
+    def _read_synthetic(self) -> np.ndarray:
+        self._pace()
+        frame = synthetic_frame(self._index, self.format.width, self.format.height)
+        self._index += 1
+        return frame
+
+    def release(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None

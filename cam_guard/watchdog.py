@@ -1,0 +1,119 @@
+"""The camera watchdog as a pure state machine: no threads, no clocks of its own, no OpenCV.
+
+The supervisor feeds it events (a good frame, a fault, a reconnect attempt) with the time they
+happened; it answers when the next deadline is, whether to give up, and how long to back off.
+"""
+
+import enum
+import statistics
+from collections import deque
+from dataclasses import dataclass
+
+
+class CameraState(enum.Enum):
+    STARTING = "STARTING"
+    STREAMING = "STREAMING"
+    STALLED = "STALLED"
+    RECONNECTING = "RECONNECTING"
+    FAILED = "FAILED"
+    STOPPED = "STOPPED"
+
+
+@dataclass(frozen=True)
+class WatchdogConfig:
+    stall_timeout: float = 0.5  # no good frame for this long while streaming = stalled
+    open_timeout: float = 3.0  # an attempt that yields no frame within this is a failed attempt
+    backoff_initial: float = 0.1
+    backoff_max: float = 1.0
+    max_attempts: int = 0  # consecutive failed attempts before FAILED; 0 = retry forever
+
+    def __post_init__(self) -> None:
+        if self.stall_timeout <= 0 or self.open_timeout <= 0:
+            raise ValueError("stall_timeout and open_timeout must be > 0")
+        if self.backoff_initial < 0 or self.backoff_max < self.backoff_initial:
+            raise ValueError("need 0 <= backoff_initial <= backoff_max")
+        if self.max_attempts < 0:
+            raise ValueError("max_attempts must be >= 0")
+
+
+def _summary(values: deque[float]) -> tuple[float, float, float]:
+    """(last, median, worst) in seconds; zeros when nothing was recorded."""
+    if not values:
+        return 0.0, 0.0, 0.0
+    return values[-1], statistics.median(values), max(values)
+
+
+class Watchdog:
+    def __init__(self, config: WatchdogConfig, now: float) -> None:
+        self.config = config
+        self.state = CameraState.STARTING
+        self.reason = "opening"
+        self.frames = 0
+        self.stalls = 0
+        self.reconnect_attempts = 0
+        self.recoveries = 0
+        self.failed_attempts = 0  # consecutive, reset by a good frame
+        self._last_frame_at: float | None = None
+        self._attempt_started_at = now
+        self._fault_at: float | None = None
+        self.detect_times: deque[float] = deque(maxlen=256)
+        self.recover_times: deque[float] = deque(maxlen=256)
+
+    def deadline(self) -> float:
+        """When the current wait turns into a fault if no good frame arrives first."""
+        if self.state is CameraState.STREAMING and self._last_frame_at is not None:
+            return self._last_frame_at + self.config.stall_timeout
+        return self._attempt_started_at + self.config.open_timeout
+
+    def on_frame(self, now: float) -> None:
+        if self.state is not CameraState.STREAMING and self._fault_at is not None:
+            self.recover_times.append(now - self._fault_at)
+            self.recoveries += 1
+            self._fault_at = None
+        self.state = CameraState.STREAMING
+        self.reason = ""
+        self.frames += 1
+        self.failed_attempts = 0
+        self._last_frame_at = now
+
+    def on_fault(self, now: float, reason: str) -> None:
+        """The source stalled, failed or vanished (or an open attempt got nowhere)."""
+        self.reason = reason
+        if self.state is CameraState.STREAMING:
+            self.stalls += 1
+            assert self._last_frame_at is not None
+            self.detect_times.append(now - self._last_frame_at)
+            self._fault_at = now
+            self.state = CameraState.STALLED
+            return
+        self.failed_attempts += 1
+        if self.state is CameraState.STARTING:
+            self.state = CameraState.RECONNECTING  # the first open failed: from now on we retry
+        if self.config.max_attempts and self.failed_attempts >= self.config.max_attempts:
+            self.state = CameraState.FAILED
+            self.reason = f"gave up after {self.failed_attempts} failed attempts: {reason}"
+
+    def backoff(self) -> float:
+        """Pause before the next attempt: none right after a stall, then doubling up to the cap."""
+        if self.failed_attempts == 0:
+            return 0.0
+        return min(self.config.backoff_initial * 2 ** (self.failed_attempts - 1), self.config.backoff_max)
+
+    def on_attempt(self, now: float) -> None:
+        if self.state is not CameraState.STARTING:
+            self.state = CameraState.RECONNECTING
+            self.reconnect_attempts += 1
+        self._attempt_started_at = now
+
+    def stop(self) -> None:
+        self.state = CameraState.STOPPED
+        self.reason = "stopped"
+
+    def frame_age(self, now: float) -> float | None:
+        return None if self._last_frame_at is None else now - self._last_frame_at
+
+    def detect_summary(self) -> tuple[float, float, float]:
+        return _summary(self.detect_times)
+
+    def recover_summary(self) -> tuple[float, float, float]:
+        return _summary(self.recover_times)

@@ -1,0 +1,39 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "cam_guard"
+
+# The node executables: console scripts for pip, lib/cam_guard/<name> for colcon (setup.cfg),
+# which is where launch_ros looks for them.
+EXECUTABLES = {
+    "camera_node": "cam_guard.camera_node:main",
+}
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={PACKAGE: ["fastdds_shm_profile.xml"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    python_requires=">=3.10",
+    install_requires=["setuptools", "numpy", "opencv-python-headless", "PyYAML"],
+    extras_require={
+        # ROS 2 Kilted from PyPI, for machines without a ROS install (CI, quick start).
+        "ros-wheels": ["ros-rclpy", "ros-sensor-msgs", "ros-std-msgs", "ros-diagnostic-msgs",
+                       "ros-rmw-fastrtps-cpp"],
+        "onnx": ["onnxruntime"],
+        "test": ["pytest", "pytest-timeout", "ruff", "colcon-common-extensions", "catkin-pkg"],
+    },
+    zip_safe=True,
+    maintainer="cam_guard maintainers",
+    maintainer_email="maintainers@cam-guard.invalid",
+    description="Camera, reward-classifier and preview nodes that keep robot-learning cameras alive",
+    license="Apache-2.0",
+    entry_points={"console_scripts": [f"{name} = {target}" for name, target in EXECUTABLES.items()]},
+)

@@ -1,0 +1,34 @@
+"""Test session setup: ROS 2 on loopback only, a domain of our own, rclpy for probe nodes."""
+
+import os
+import sys
+
+# Before rclpy is imported anywhere: DDS stays on 127.0.0.1 and this session gets its own domain,
+# inherited by every node process the tests start.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
+os.environ.setdefault("PYTHONUNBUFFERED", "1")
+
+import pytest  # noqa: E402
+
+from cam_guard.transport import apply_shm_profile  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ros():
+    """rclpy initialised once for the session (with the shipped Fast DDS profile)."""
+    import rclpy
+
+    apply_shm_profile()
+    rclpy.init()
+    yield
+    rclpy.try_shutdown()
+
+
+@pytest.fixture
+def probe(ros):
+    from helpers import RosProbe
+
+    with RosProbe() as p:
+        yield p
