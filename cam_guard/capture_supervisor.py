@@ -7,6 +7,7 @@ SIGKILLed by PID at any moment; its replacement is already running (a warm spare
 recovery takes milliseconds, not an interpreter start.
 """
 
+import contextlib
 import json
 import os
 import select
@@ -107,16 +108,12 @@ class _Worker:
         if self.ring is not None:
             self.ring.close()
             self.ring = None
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.ring_path)
-        except FileNotFoundError:
-            pass
         for pipe in (self.proc.stdin, self.proc.stdout):
             if pipe is not None:
-                try:
+                with contextlib.suppress(BrokenPipeError):
                     pipe.close()
-                except BrokenPipeError:
-                    pass
 
 
 def candidate_sources(device: str, fallback_devices: list[str], scan_video_devices: bool) -> list[SourceSpec]:
@@ -223,7 +220,7 @@ class CaptureSupervisor:
                 was_streaming = self._watchdog.state is CameraState.STREAMING
                 self._watchdog.on_fault(time.monotonic(), reason)
                 state, backoff = self._watchdog.state, self._watchdog.backoff()
-                self._recent_errors = (self._recent_errors + [reason])[-5:]
+                self._recent_errors = [*self._recent_errors, reason][-5:]
             if state is CameraState.FAILED:
                 self._log("error", f"camera failed: {self._watchdog.reason}")
                 self.failed.set()

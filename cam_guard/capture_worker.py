@@ -13,6 +13,7 @@ The supervisor kills it with SIGKILL when it stops delivering; nothing here has 
 interruptible, which is the point: a read stuck inside a driver cannot take the node with it.
 """
 
+import contextlib
 import ctypes
 import json
 import signal
@@ -31,10 +32,9 @@ _MAX_CONSECUTIVE_FAILURES = 3
 
 
 def _die_with_parent() -> None:
-    try:
+    # Off Linux there is no prctl: the supervisor still kills us by PID on every path it controls.
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass  # not Linux: the supervisor still kills us by PID on every path it controls
 
 
 def _send(event: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@ OpenCV's FFmpeg backend blocks on it for real, so it exercises the same code pat
 USB camera does when it hangs. Used by the fault-injection tests and the benchmarks.
 """
 
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -152,7 +151,7 @@ class MjpegFaultServer:
             def log_message(self, *_args: object) -> None:  # keep test output clean
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+            def do_GET(self) -> None:
                 if self.path != owner.path:
                     self.send_error(404)
                     return
@@ -184,7 +183,7 @@ class MjpegFaultServer:
                             time.sleep(delay)
                         else:
                             next_due = time.monotonic()
-                except (BrokenPipeError, ConnectionResetError, socket.timeout):
+                except (TimeoutError, BrokenPipeError, ConnectionResetError):
                     return
                 finally:
                     self.close_connection = True

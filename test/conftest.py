@@ -10,9 +10,9 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
-import pytest  # noqa: E402
+import pytest
 
-from cam_guard.transport import apply_shm_profile  # noqa: E402
+from cam_guard.transport import apply_shm_profile
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,9 @@ class NodeProcess:
                  remaps: dict[str, str] | None = None, env: dict[str, str] | None = None,
                  args: list[str] | None = None) -> None:
         self.module = module
-        self._log = tempfile.NamedTemporaryFile(prefix=f"{module.rsplit('.', 1)[-1]}-", suffix=".log", delete=False)
+        # Stays open for the process's lifetime; closed and removed in __exit__.
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix=f"{module.rsplit('.', 1)[-1]}-", suffix=".log", delete=False)
         cmd = [sys.executable, "-m", module] + (args or [])
         if params or remaps:
             cmd.append("--ros-args")
@@ -77,6 +79,7 @@ class NodeProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=5)
+        self._log.close()
         os.unlink(self._log.name)
 
 
