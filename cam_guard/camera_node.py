@@ -83,6 +83,7 @@ class CameraNode(GuardedNode):
         self._state_pub = self.create_publisher(String, "camera_state", latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._published = 0
+        self._publisher_failed = False
         self._last_state: CameraState | None = None
         self._frames: LatestValue[CapturedFrame] = LatestValue()
         self._publisher = threading.Thread(target=self._publish_loop, name="camera-publisher", daemon=True)
@@ -95,10 +96,24 @@ class CameraNode(GuardedNode):
                                f"({self._encoding}, qos={qos_name})")
 
     def _log(self, level: str, message: str) -> None:
+        # One call site per severity: rclpy refuses a severity change at the same call site.
         logger = self.get_logger()
-        {"info": logger.info, "warn": logger.warning, "error": logger.error}[level](message)
+        if level == "info":
+            logger.info(message)
+        elif level == "warn":
+            logger.warning(message)
+        else:
+            logger.error(message)
 
     def _publish_loop(self) -> None:
+        try:
+            self._publish_frames()
+        except Exception as exc:  # a dead publisher must end the node, not leave it silent
+            if not self._frames.closed:
+                self._log("error", f"publisher thread failed: {exc!r}")
+                self._publisher_failed = True
+
+    def _publish_frames(self) -> None:
         while not self._frames.closed:
             frame = self._frames.take(timeout=0.2)
             if frame is None:
@@ -121,8 +136,8 @@ class CameraNode(GuardedNode):
             self._last_state = status.state
             self._state_pub.publish(String(data=status.state.value))
             self._publish_diagnostics()
-        if self._supervisor.failed.is_set():
-            self.get_logger().error(f"giving up: {status.reason}")
+        if self._supervisor.failed.is_set() or self._publisher_failed:
+            self.get_logger().error(f"giving up: {status.reason or 'publisher failed'}")
             self.exit_code = EXIT_CAMERA_FAILED
 
     def _publish_diagnostics(self) -> None:

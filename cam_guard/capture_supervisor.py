@@ -207,6 +207,16 @@ class CaptureSupervisor:
 
     # -- the loop ----------------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._supervise()
+        except Exception as exc:  # a dead supervisor must be loud: the node exits, the launcher respawns
+            self._log("error", f"capture supervisor failed: {exc!r}")
+            with self._lock:
+                self._watchdog.state = CameraState.FAILED
+                self._watchdog.reason = f"supervisor error: {exc!r}"
+            self.failed.set()
+
+    def _supervise(self) -> None:
         while not self._stop.is_set():
             source = self.candidates[self._current]
             with self._lock:

@@ -23,6 +23,7 @@ from typing import Any
 
 import cv2
 
+from cam_guard import fork_audit
 from cam_guard.frame_ring import FrameRing
 from cam_guard.sources import CaptureSettings, CaptureSource, parse_source
 
@@ -94,6 +95,7 @@ def run(config: dict[str, Any]) -> int:
 
 
 def main() -> int:
+    fork_audit.install_from_env()
     _die_with_parent()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     cv2.setNumThreads(1)  # decoding one frame at a time; threads would only fight the node

@@ -10,6 +10,7 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
+from cam_guard import fork_audit
 from cam_guard.transport import apply_shm_profile
 
 
@@ -60,6 +61,7 @@ def _one_line(exc: Exception, name: str, bounds: tuple[float, float] | None) -> 
 
 def run_node(node_class: type[GuardedNode], args: Sequence[str] | None = None) -> int:
     """Create, spin and tear down a node; Ctrl-C and SIGTERM exit 0, bad parameters exit 2."""
+    fork_audit.install_from_env()
     apply_shm_profile()
     rclpy.init(args=args)
     try:

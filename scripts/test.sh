@@ -3,5 +3,5 @@
 set -euo pipefail
 source "$(dirname "$0")/setup_env.sh"
 cd "$(dirname "$0")/.."
-ruff check cam_guard test bench launch
+ruff check .
 exec python -m pytest -q "$@"
