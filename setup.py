@@ -8,6 +8,9 @@ PACKAGE = "cam_guard"
 # which is where launch_ros looks for them.
 EXECUTABLES = {
     "camera_node": "cam_guard.camera_node:main",
+    "reward_node": "cam_guard.reward_node:main",
+    "preview_node": "cam_guard.preview_node:main",
+    "hilserl_graph": "cam_guard.graph_launcher:main",
 }
 
 setup(
@@ -28,7 +31,7 @@ setup(
         "ros-wheels": ["ros-rclpy", "ros-sensor-msgs", "ros-std-msgs", "ros-diagnostic-msgs",
                        "ros-rmw-fastrtps-cpp"],
         "onnx": ["onnxruntime"],
-        "test": ["pytest", "pytest-timeout", "ruff", "colcon-common-extensions", "catkin-pkg"],
+        "test": ["pytest", "pytest-timeout", "onnx", "onnxruntime", "ruff", "colcon-common-extensions", "catkin-pkg"],
     },
     zip_safe=True,
     maintainer="cam_guard maintainers",

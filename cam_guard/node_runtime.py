@@ -2,6 +2,7 @@
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import rclpy
@@ -67,7 +68,7 @@ def run_node(node_class: type[GuardedNode], args: Sequence[str] | None = None) -
     try:
         node = node_class()
     except ConfigError as exc:
-        executable = node_class.__module__.rsplit(".", 1)[-1]
+        executable = Path(sys.argv[0]).stem  # camera_node, whether run as a script or with -m
         print(f"[{executable}] error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2

@@ -1,0 +1,173 @@
+"""hilserl_graph: the camera → reward → preview graph as separate exec'd processes.
+
+`ros2 launch cam_guard hilserl.launch.py` does the same with launch_ros; this command needs no
+launch install (pip-only machines, CI). It reads the same YAML, starts one process per node
+(subprocess: fork+exec, never a bare fork), forwards Ctrl-C/SIGTERM, restarts a node that
+crashed with back-off, and exits 0 once every node has stopped.
+
+    hilserl_graph [--config FILE] [--set NODE.PARAM=VALUE ...] [--headless|--window] [--duration S]
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from cam_guard import fork_audit
+from cam_guard.transport import apply_shm_profile
+
+# Node name in the YAML -> module run as its executable. Order is start order.
+NODES = {"camera": "cam_guard.camera_node", "reward": "cam_guard.reward_node", "preview": "cam_guard.preview_node"}
+EXIT_BAD_CONFIG = 2  # a node rejected its parameters: restarting cannot help
+STOP_GRACE_S = 5.0
+BACKOFF_INITIAL_S = 0.5
+BACKOFF_MAX_S = 5.0
+STABLE_AFTER_S = 10.0  # a node that ran this long before crashing starts over at the initial back-off
+
+
+def default_config() -> Path:
+    """The installed share/cam_guard/config/hilserl.yaml, else the source checkout's."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        installed = Path(get_package_share_directory("cam_guard")) / "config" / "hilserl.yaml"
+        if installed.is_file():
+            return installed
+    except (ImportError, LookupError, OSError):  # no ament_index, package not indexed, no AMENT_PREFIX_PATH
+        pass
+    return Path(__file__).resolve().parents[1] / "config" / "hilserl.yaml"
+
+
+@dataclass
+class ManagedNode:
+    name: str
+    module: str
+    args: list[str]
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff_s: float = BACKOFF_INITIAL_S
+    restart_at: float | None = None
+    exit_codes: list[int] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args])
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        print(f"[hilserl_graph] started {self.name} (pid {self.proc.pid})", flush=True)
+
+
+def parse_overrides(items: list[str]) -> dict[str, list[str]]:
+    """`camera.device=/dev/video0` -> {'camera': ['-p', 'device:=/dev/video0']}."""
+    overrides: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        node, dot, param = key.partition(".")
+        if not sep or not dot or node not in NODES or not param:
+            raise SystemExit(f"hilserl_graph: error: --set '{item}' must be NODE.PARAM=VALUE with NODE in "
+                             f"{', '.join(NODES)}")
+        overrides.setdefault(node, []).extend(["-p", f"{param}:={value}"])
+    return overrides
+
+
+class Graph:
+    def __init__(self, config: Path, overrides: dict[str, list[str]]) -> None:
+        self.nodes = [ManagedNode(name, module, ["--ros-args", "-r", f"__node:={name}", "--params-file", str(config),
+                                                 *overrides.get(name, [])])
+                      for name, module in NODES.items()]
+        self._stopping = threading.Event()
+        self.failed: str | None = None
+
+    def request_stop(self, *_args: object) -> None:
+        self._stopping.set()
+
+    def run(self, duration: float | None) -> int:
+        for node in self.nodes:
+            node.start()
+        deadline = None if duration is None else time.monotonic() + duration
+        while not self._stopping.wait(0.1):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            self._supervise()
+            if self.failed:
+                break
+        self._stop_all()
+        if self.failed:
+            print(f"[hilserl_graph] error: {self.failed}", file=sys.stderr, flush=True)
+            return 1
+        return 0
+
+    def _supervise(self) -> None:
+        now = time.monotonic()
+        for node in self.nodes:
+            assert node.proc is not None
+            if node.restart_at is not None:
+                if now >= node.restart_at:
+                    node.restarts += 1
+                    node.start()
+                continue
+            code = node.proc.poll()
+            if code is None:
+                continue
+            node.exit_codes.append(code)
+            if code == EXIT_BAD_CONFIG:
+                self.failed = f"{node.name} rejected its parameters (exit {code}); not restarting"
+                return
+            if now - node.started_at >= STABLE_AFTER_S:
+                node.backoff_s = BACKOFF_INITIAL_S
+            node.restart_at = now + node.backoff_s
+            print(f"[hilserl_graph] {node.name} exited with code {code}; restarting in {node.backoff_s:.1f} s",
+                  flush=True)
+            node.backoff_s = min(node.backoff_s * 2, BACKOFF_MAX_S)
+
+    def _stop_all(self) -> None:
+        running = [n.proc for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+        for proc in running:
+            proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for proc in running:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"[hilserl_graph] pid {proc.pid} ignored SIGINT; killing it", file=sys.stderr, flush=True)
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="hilserl_graph", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, default=None, help="parameter YAML (default: the package's)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                        help="override one parameter, e.g. --set camera.device=/dev/video0 (repeatable)")
+    window = parser.add_mutually_exclusive_group()
+    window.add_argument("--headless", action="store_true", help="no preview window (the default)")
+    window.add_argument("--window", action="store_true", help="show the preview in an OpenCV window")
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    args = parser.parse_args(argv)
+    config = args.config or default_config()
+    try:
+        yaml.safe_load(config.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SystemExit(f"hilserl_graph: error: cannot read config '{config}': {exc}") from None
+    overrides = parse_overrides(args.overrides)
+    if args.window:
+        overrides.setdefault("preview", []).extend(["-p", "show_window:=true"])
+    fork_audit.install_from_env()
+    apply_shm_profile()  # inherited by every node
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    graph = Graph(config, overrides)
+    signal.signal(signal.SIGINT, graph.request_stop)
+    signal.signal(signal.SIGTERM, graph.request_stop)
+    print(f"[hilserl_graph] config {config}; Ctrl-C stops the graph", flush=True)
+    raise SystemExit(graph.run(args.duration))
+
+
+if __name__ == "__main__":
+    main()

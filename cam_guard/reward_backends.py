@@ -1,0 +1,169 @@
+"""Success classifiers behind one small interface: images in, probability out. No ROS here.
+
+Backends:
+- `color`: a dependency-free rule (share of pixels in an HSV range inside a region), for demos
+  and tests: the synthetic camera's yellow block scores high while it crosses the region.
+- `onnx`: any ONNX model taking one N×3×H×W float input per camera, giving one logit or probability.
+- `lerobot`: a LeRobot reward-classifier checkpoint (`Classifier.from_pretrained`).
+
+Every backend takes RGB uint8 images, one per camera, and preprocesses them as LeRobot's
+reward-classifier pipeline expects: crop per camera, resize, scale to [0, 1], ImageNet normalisation.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+class ClassifierError(ValueError):
+    """A model that cannot be loaded or used; the message says what to do."""
+
+
+def missing_extra(backend: str, package: str, pip: str) -> ClassifierError:
+    return ClassifierError(f"the {backend} backend needs the '{package}' package, which is not installed; "
+                           f"install it with: pip install {pip}")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Crop (top, left, height, width) per camera, then resize to (height, width)."""
+
+    resize: tuple[int, int] = (128, 128)
+    crops: Sequence[tuple[int, int, int, int] | None] = field(default_factory=tuple)
+
+    def crop_and_resize(self, image: np.ndarray, camera: int) -> np.ndarray:
+        crop = self.crops[camera] if camera < len(self.crops) else None
+        if crop is not None:
+            top, left, height, width = crop
+            if top + height > image.shape[0] or left + width > image.shape[1]:
+                raise ClassifierError(f"crop {crop} for camera {camera} exceeds its {image.shape[1]}x"
+                                      f"{image.shape[0]} image")
+            image = image[top:top + height, left:left + width]
+        if image.shape[:2] != self.resize:
+            image = cv2.resize(image, (self.resize[1], self.resize[0]), interpolation=cv2.INTER_AREA)
+        return image
+
+    def to_tensor(self, image: np.ndarray, camera: int) -> np.ndarray:
+        """RGB uint8 H×W×3 -> normalised float32 1×3×h×w."""
+        rgb = self.crop_and_resize(image, camera).astype(np.float32) / 255.0
+        return ((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)[np.newaxis]
+
+
+class RewardClassifier(Protocol):
+    cameras: int
+
+    def predict(self, images: Sequence[np.ndarray]) -> float:
+        """Success probability in [0, 1] for one RGB image per camera."""
+        ...
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@dataclass
+class ColorRuleClassifier:
+    """Probability = share of ROI pixels within [hsv_low, hsv_high], relative to `full_share`."""
+
+    hsv_low: tuple[int, int, int] = (25, 200, 200)
+    hsv_high: tuple[int, int, int] = (35, 255, 255)
+    roi: tuple[float, float, float, float] = (0.5, 0.0, 0.5, 1.0)  # x, y, width, height (fractions)
+    full_share: float = 0.01
+    cameras: int = 1
+
+    def __post_init__(self) -> None:
+        x, y, w, h = self.roi
+        if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 - x + 1e-9 and 0 < h <= 1 - y + 1e-9):
+            raise ClassifierError(f"roi {self.roi} must be x, y, width, height fractions inside the image")
+        if not 0 < self.full_share <= 1:
+            raise ClassifierError("full_share must be in (0, 1]")
+
+    def predict(self, images: Sequence[np.ndarray]) -> float:
+        image = images[0]
+        height, width = image.shape[:2]
+        x, y, w, h = self.roi
+        region = image[int(y * height):int((y + h) * height), int(x * width):int((x + w) * width)]
+        hsv = cv2.cvtColor(region, cv2.COLOR_RGB2HSV)
+        share = float(np.count_nonzero(cv2.inRange(hsv, self.hsv_low, self.hsv_high))) / max(1, region.shape[0]
+                                                                                              * region.shape[1])
+        return min(1.0, share / self.full_share)
+
+
+class OnnxClassifier:
+    def __init__(self, path: str, preprocessing: Preprocessing, output_is_logit: bool = True) -> None:
+        try:
+            import onnxruntime
+        except ImportError:
+            raise missing_extra("onnx", "onnxruntime", "onnxruntime") from None
+        if not Path(path).is_file():
+            raise ClassifierError(f"ONNX model '{path}' does not exist")
+        try:
+            self._session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
+            raise ClassifierError(f"cannot load ONNX model '{path}': {str(exc).splitlines()[0]}") from None
+        self._inputs = self._session.get_inputs()
+        self.cameras = len(self._inputs)
+        self._pre = preprocessing
+        self._logit = output_is_logit
+        for model_input in self._inputs:
+            shape = model_input.shape
+            if len(shape) != 4 or shape[1] != 3 or tuple(shape[2:]) != preprocessing.resize:
+                raise ClassifierError(
+                    f"ONNX input '{model_input.name}' has shape {shape}; expected [N, 3, "
+                    f"{preprocessing.resize[0]}, {preprocessing.resize[1]}] (set resize_size to match the model)")
+
+    def predict(self, images: Sequence[np.ndarray]) -> float:
+        feeds = {inp.name: self._pre.to_tensor(img, i) for i, (inp, img) in enumerate(zip(self._inputs, images,
+                                                                                            strict=True))}
+        value = float(np.asarray(self._session.run(None, feeds)[0]).reshape(-1)[0])
+        return sigmoid(value) if self._logit else min(1.0, max(0.0, value))
+
+
+class LeRobotClassifier:
+    """LeRobot's reward classifier (lerobot.policies.sac.reward_model), run on the CPU or GPU."""
+
+    def __init__(self, path: str, preprocessing: Preprocessing, device: str = "cpu") -> None:
+        try:
+            import torch
+        except ImportError:
+            raise missing_extra("lerobot", "torch", "torch==2.13.0 lerobot") from None
+        try:
+            from lerobot.policies.sac.reward_model.modeling_classifier import Classifier
+        except ImportError:
+            raise missing_extra("lerobot", "lerobot", "lerobot") from None
+        if not Path(path).is_dir():
+            raise ClassifierError(f"LeRobot checkpoint directory '{path}' does not exist")
+        try:
+            self._model = Classifier.from_pretrained(path).to(device).eval()
+        except Exception as exc:  # from_pretrained raises many types for a bad checkpoint
+            raise ClassifierError(f"cannot load LeRobot classifier '{path}': {str(exc).splitlines()[0]}") from None
+        self._torch = torch
+        self._device = device
+        self._pre = preprocessing
+        self.cameras = len(self._model.image_keys)
+
+    def predict(self, images: Sequence[np.ndarray]) -> float:
+        torch = self._torch
+        with torch.inference_mode():
+            tensors = [torch.from_numpy(self._pre.to_tensor(img, i)).to(self._device) for i, img in enumerate(images)]
+            probabilities = self._model.predict(tensors).probabilities
+        return float(probabilities.reshape(-1)[0])
+
+
+def make_classifier(backend: str, model_path: str, preprocessing: Preprocessing,
+                    color_rule: ColorRuleClassifier | None = None, device: str = "cpu") -> RewardClassifier:
+    if backend == "color":
+        return color_rule or ColorRuleClassifier()
+    if backend == "onnx":
+        return OnnxClassifier(model_path, preprocessing)
+    if backend == "lerobot":
+        return LeRobotClassifier(model_path, preprocessing, device)
+    raise ClassifierError(f"unknown backend '{backend}' (color, onnx, lerobot)")

@@ -1,0 +1,94 @@
+"""The one-command graph (hilserl_graph): three exec'd node processes, supervised."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from geometry_msgs.msg import Vector3Stamped
+from helpers import NodeProcess, process_alive
+from sensor_msgs.msg import Image
+from test_reward_preview import banner_is_no_signal
+
+from cam_guard.image_conversion import stamp_to_ns
+
+
+def children(pid: int) -> dict[int, str]:
+    """Live child processes of `pid`: pid -> command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def node_pid(graph_pid: int, module: str, timeout: float = 20) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid, cmd in children(graph_pid).items():
+            if module in cmd:
+                return pid
+        time.sleep(0.05)
+    raise AssertionError(f"{module} is not running under pid {graph_pid}")
+
+
+def test_graph_flows_survives_a_camera_kill_and_stops_cleanly(probe, tmp_path):
+    images = probe.subscribe(Image, "/image_raw")
+    rewards = probe.subscribe(Vector3Stamped, "/reward/stamped")
+    previews = probe.subscribe(Image, "/preview/image")
+    audit = tmp_path / "forks.log"
+    with NodeProcess("cam_guard.graph_launcher", env={"CAM_GUARD_FORK_AUDIT": str(audit), "DISPLAY": ""},
+                     args=["--set", "camera.device=synthetic"]) as graph:
+        previews.wait_count(20, timeout=30)
+        rewards.wait_count(20, timeout=5)
+        captured = {stamp_to_ns(m.header.stamp) for m in images.messages}
+        assert {stamp_to_ns(m.header.stamp) for m in rewards.messages[-10:]} <= captured
+        assert {stamp_to_ns(m.header.stamp) for m in previews.messages[-10:]} <= captured
+
+        camera = node_pid(graph.pid, "cam_guard.camera_node")
+        workers = children(camera)
+        os.kill(camera, signal.SIGKILL)
+        killed_at = time.time()
+        restarted = node_pid(graph.pid, "cam_guard.camera_node")
+        assert restarted != camera
+        previews.wait_for(lambda ms: any(t > killed_at and banner_is_no_signal(m) for t, m in previews.items),
+                          10, "NO SIGNAL after the camera died")
+        previews.wait_for(lambda ms: any(stamp_to_ns(m.header.stamp) / 1e9 > killed_at + 0.1
+                                         and not banner_is_no_signal(m) for m in ms), 20, "live preview again")
+        assert all(not process_alive(w) for w in workers), "the killed camera's capture worker outlived it"
+
+        nodes = children(graph.pid)
+        grandchildren = [w for n in nodes for w in children(n)]
+        code, _ = graph.stop(signal.SIGINT, timeout=10)
+        output = graph.output()
+    assert code == 0, output[-3000:]
+    assert "camera exited with code -9; restarting" in output
+    deadline = time.monotonic() + 3
+    while any(process_alive(p) for p in [*nodes, *grandchildren]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in [*nodes, *grandchildren] if process_alive(p)], "orphan processes left behind"
+    assert not audit.exists(), audit.read_text()
+    assert "Traceback" not in output
+
+
+def test_graph_does_not_restart_a_node_with_bad_parameters(ros):
+    with NodeProcess("cam_guard.graph_launcher", args=["--set", "camera.width=1"]) as graph:
+        code = graph.wait(timeout=30)
+        output = graph.output()
+    assert code == 1
+    assert "camera rejected its parameters" in output and "restarting in" not in output
+
+
+def test_graph_rejects_a_malformed_override(ros):
+    with NodeProcess("cam_guard.graph_launcher", args=["--set", "nonsense"]) as graph:
+        code = graph.wait(timeout=30)
+        output = graph.output()
+    assert code != 0 and "NODE.PARAM=VALUE" in output and "Traceback" not in output

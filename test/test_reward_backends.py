@@ -1,0 +1,94 @@
+"""Classifier backends and preprocessing, without ROS."""
+
+import cv2
+import numpy as np
+import pytest
+from onnx_models import mean_logit_model
+
+from cam_guard.reward_backends import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ClassifierError,
+    ColorRuleClassifier,
+    LeRobotClassifier,
+    OnnxClassifier,
+    Preprocessing,
+    make_classifier,
+)
+from cam_guard.synthetic import synthetic_frame
+
+
+def rgb_synthetic(index: int) -> np.ndarray:
+    return cv2.cvtColor(synthetic_frame(index, 640, 480), cv2.COLOR_BGR2RGB)
+
+
+def test_color_rule_sees_the_block_only_in_its_region():
+    rule = ColorRuleClassifier()
+    assert rule.predict([rgb_synthetic(0)]) == 0.0  # block at the left edge
+    assert rule.predict([rgb_synthetic(60)]) == 1.0  # block at x = 480, inside the right half
+
+
+@pytest.mark.parametrize("roi", [(0.6, 0.0, 0.5, 1.0), (0.0, 0.0, 0.0, 1.0), (-0.1, 0, 0.5, 0.5)])
+def test_color_rule_refuses_a_region_outside_the_image(roi):
+    with pytest.raises(ClassifierError, match="roi"):
+        ColorRuleClassifier(roi=roi)
+
+
+def test_preprocessing_crops_resizes_and_normalises_like_lerobot():
+    image = np.zeros((480, 640, 3), np.uint8)
+    image[100:200, 50:150] = 255
+    pre = Preprocessing((128, 128), [(100, 50, 100, 100)])
+    tensor = pre.to_tensor(image, 0)
+    assert tensor.shape == (1, 3, 128, 128) and tensor.dtype == np.float32
+    np.testing.assert_allclose(tensor[0, :, 64, 64], (1.0 - IMAGENET_MEAN) / IMAGENET_STD, rtol=1e-5)
+    uncropped = Preprocessing((128, 128)).to_tensor(image, 0)
+    np.testing.assert_allclose(uncropped[0, :, 0, 0], (0.0 - IMAGENET_MEAN) / IMAGENET_STD, rtol=1e-5)
+
+
+def test_crop_outside_the_image_is_a_clear_error():
+    with pytest.raises(ClassifierError, match="exceeds"):
+        Preprocessing((128, 128), [(400, 0, 100, 100)]).to_tensor(np.zeros((480, 640, 3), np.uint8), 0)
+
+
+def test_onnx_model_gives_sigmoid_of_its_logit(tmp_path):
+    model = OnnxClassifier(str(mean_logit_model(tmp_path / "m.onnx")), Preprocessing())
+    white = model.predict([np.full((480, 640, 3), 255, np.uint8)])
+    black = model.predict([np.zeros((480, 640, 3), np.uint8)])
+    expected_white = 1 / (1 + np.exp(-np.mean((1.0 - IMAGENET_MEAN) / IMAGENET_STD)))
+    assert white == pytest.approx(expected_white, rel=1e-4)
+    assert black < 0.2 < 0.8 < white
+
+
+def test_onnx_model_with_two_cameras(tmp_path):
+    model = OnnxClassifier(str(mean_logit_model(tmp_path / "m.onnx", cameras=2)), Preprocessing())
+    assert model.cameras == 2
+    assert model.predict([np.full((64, 64, 3), 255, np.uint8)] * 2) > 0.9
+
+
+def test_onnx_wrong_input_size_missing_and_corrupt_files(tmp_path):
+    small = mean_logit_model(tmp_path / "small.onnx", size=64)
+    with pytest.raises(ClassifierError, match=r"shape \[1, 3, 64, 64\]; expected \[N, 3, 128, 128\]"):
+        OnnxClassifier(str(small), Preprocessing())
+    with pytest.raises(ClassifierError, match="does not exist"):
+        OnnxClassifier(str(tmp_path / "none.onnx"), Preprocessing())
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x08\x07garbage" * 100)
+    with pytest.raises(ClassifierError, match="cannot load ONNX model"):
+        OnnxClassifier(str(corrupt), Preprocessing())
+
+
+def test_lerobot_backend_without_its_extra_names_the_pip_command(tmp_path):
+    try:
+        import lerobot  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        with pytest.raises(ClassifierError, match="pip install"):
+            LeRobotClassifier(str(tmp_path), Preprocessing())
+    else:
+        with pytest.raises(ClassifierError, match="cannot load LeRobot classifier"):
+            LeRobotClassifier(str(tmp_path), Preprocessing())
+
+
+def test_unknown_backend():
+    with pytest.raises(ClassifierError, match="unknown backend"):
+        make_classifier("magic", "", Preprocessing())

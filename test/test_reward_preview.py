@@ -1,0 +1,182 @@
+"""reward_node and preview_node as real processes, fed by this test over real DDS."""
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Vector3Stamped
+from helpers import NodeProcess, diagnostic_values
+from onnx_models import mean_logit_model
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import Image
+from std_msgs.msg import Bool, Float32, String
+
+from cam_guard.image_conversion import from_image_msg, stamp_to_ns, to_image_msg
+from cam_guard.overlay import NO_SIGNAL_BGR, SUCCESS_BGR, banner_rows
+from cam_guard.synthetic import synthetic_frame
+from cam_guard.transport import image_qos, latched_qos
+
+
+def frame_msg(index: int, topic_stamp_ns: int | None = None) -> Image:
+    return to_image_msg(synthetic_frame(index, 640, 480), "bgr8", topic_stamp_ns or time.time_ns(), "camera")
+
+
+def publish_until(pub, make_msg, recorder, count: int, timeout: float = 20) -> None:
+    """Publish a fresh message every 50 ms until `recorder` holds `count` messages."""
+    deadline = time.monotonic() + timeout
+    while len(recorder.items) < count:
+        assert time.monotonic() < deadline, f"only {len(recorder.items)} of {count} replies"
+        pub.publish(make_msg())
+        time.sleep(0.05)
+
+
+def reward_diagnostics(diags) -> dict[str, str]:
+    for array in reversed(diags.messages):
+        for status in array.status:
+            if status.name.endswith("/reward"):
+                return diagnostic_values(status)
+    return {}
+
+
+def test_reward_node_publishes_probability_success_and_the_source_stamp(probe):
+    pub = probe.node.create_publisher(Image, "/image_raw", image_qos("reliable"))
+    stamped = probe.subscribe(Vector3Stamped, "/reward/stamped")
+    probability = probe.subscribe(Float32, "/reward/probability")
+    success = probe.subscribe(Bool, "/reward/success")
+    sent: dict[int, int] = {}
+
+    def make(index: int):
+        def build() -> Image:
+            msg = frame_msg(index)
+            sent[stamp_to_ns(msg.header.stamp)] = index
+            return msg
+        return build
+
+    with NodeProcess("cam_guard.reward_node", {"threshold": 0.5}) as node:
+        publish_until(pub, make(60), stamped, 3)  # block in the right half: success
+        stamped.clear()
+        success.clear()
+        publish_until(pub, make(0), stamped, 3)  # block at the left edge: no success
+        node.stop()
+    right = [m for m in stamped.messages if sent[stamp_to_ns(m.header.stamp)] == 0]
+    assert right and all(m.vector.x == 0.0 and m.vector.z == 0.0 and m.vector.y == 0.5 for m in right)
+    assert all(stamp_to_ns(m.header.stamp) in sent for m in stamped.messages), "stamp must be the image's"
+    assert stamped.messages[0].header.frame_id == "camera"
+    assert 1.0 in [m.data for m in probability.messages]
+    assert success.messages[-1].data is False
+
+
+def test_reward_node_classifies_the_newest_frame_and_counts_drops(probe):
+    pub = probe.node.create_publisher(Image, "/image_raw", image_qos("reliable"))
+    # Deep and reliable on our side, so every classification the node publishes is counted here.
+    stamped = probe.subscribe(Vector3Stamped, "/reward/stamped", QoSProfile(depth=1000))
+    diags = probe.subscribe(DiagnosticArray, "/diagnostics")
+    with NodeProcess("cam_guard.reward_node") as node:
+        publish_until(pub, lambda: frame_msg(0), stamped, 1)
+        last = None
+        for _ in range(150):  # a burst, as fast as this process can publish
+            last = frame_msg(60)
+            pub.publish(last)
+        stamped.wait_for(lambda ms: stamp_to_ns(ms[-1].header.stamp) == stamp_to_ns(last.header.stamp), 10,
+                         "the newest frame classified")
+        diags.wait_for(lambda _: int(reward_diagnostics(diags).get("frames_received", 0))
+                       == int(reward_diagnostics(diags).get("frames_dropped", 0)) + len(stamped.items), 5,
+                       "received = classified + dropped")
+        node.stop()
+    values = reward_diagnostics(diags)
+    assert int(values["frames_received"]) > len(stamped.items)
+    assert float(values["inference_ms_p50"]) > 0
+
+
+def test_reward_node_with_a_two_camera_onnx_model(probe, tmp_path):
+    model = mean_logit_model(tmp_path / "two.onnx", cameras=2)
+    left = probe.node.create_publisher(Image, "/left/image_raw", image_qos("reliable"))
+    right = probe.node.create_publisher(Image, "/right/image_raw", image_qos("reliable"))
+    stamped = probe.subscribe(Vector3Stamped, "/reward/stamped")
+    white = to_image_msg(np.full((240, 320, 3), 255, np.uint8), "bgr8", time.time_ns(), "right")
+    with NodeProcess("cam_guard.reward_node", {"backend": "onnx", "model_path": str(model),
+                                               "image_topics": ["left/image_raw", "right/image_raw"]}) as node:
+        def both() -> None:
+            right.publish(white)
+            left.publish(to_image_msg(np.full((240, 320, 3), 255, np.uint8), "bgr8", time.time_ns(), "left"))
+        deadline = time.monotonic() + 20
+        while len(stamped.items) < 2:
+            assert time.monotonic() < deadline, "no classification of the camera pair"
+            both()
+            time.sleep(0.05)
+        node.stop()
+    assert all(m.vector.x > 0.99 for m in stamped.messages)
+    assert all(m.header.frame_id == "left" for m in stamped.messages), "the first camera's header is used"
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"backend": "onnx", "model_path": "/no/such/model.onnx"}, "does not exist"),
+    ({"backend": "onnx", "model_path": "CORRUPT"}, "cannot load ONNX model"),
+    ({"backend": "onnx", "model_path": "SMALL"}, "set resize_size to match"),
+    ({"backend": "lerobot", "model_path": "/no/such/checkpoint"}, "lerobot"),
+    ({"image_topics": ["a", "b"]}, "takes 1 camera(s) but image_topics names 2"),
+    ({"threshold": 1.5}, "'threshold' is out of range"),
+    ({"crops": ["1,2,3"]}, "top,left,height,width"),
+])
+def test_reward_node_bad_model_or_parameters_exit_2_with_one_line(ros, tmp_path, params, message):
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x08\x07garbage" * 100)
+    small = mean_logit_model(tmp_path / "small.onnx", size=64)
+    paths = {"CORRUPT": str(corrupt), "SMALL": str(small)}
+    params = {k: paths.get(v, v) if isinstance(v, str) else v for k, v in params.items()}
+    with NodeProcess("cam_guard.reward_node", params) as node:
+        code = node.wait(timeout=30)
+        output = node.output()
+    assert code == 2, output
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message in errors[0], output
+
+
+def banner_is_no_signal(msg: Image) -> bool:
+    image = from_image_msg(msg, "bgr8")
+    return tuple(int(v) for v in image[banner_rows(image.shape[0]).start + 1, 2]) == NO_SIGNAL_BGR
+
+
+def test_preview_draws_overlay_with_source_stamp_then_no_signal(probe):
+    image_pub = probe.node.create_publisher(Image, "/image_raw", image_qos("reliable"))
+    reward_pub = probe.node.create_publisher(Vector3Stamped, "/reward/stamped", 10)
+    state_pub = probe.node.create_publisher(String, "/camera_state", latched_qos())
+    previews = probe.subscribe(Image, "/preview/image")
+    state_pub.publish(String(data="STREAMING"))
+    sent: set[int] = set()
+
+    def frame() -> Image:
+        msg = frame_msg(60)
+        sent.add(stamp_to_ns(msg.header.stamp))
+        reward = Vector3Stamped()
+        reward.header = msg.header
+        reward.vector.x, reward.vector.y, reward.vector.z = 0.9, 0.5, 1.0
+        reward_pub.publish(reward)
+        return msg
+
+    with NodeProcess("cam_guard.preview_node", {"stale_after": 0.5}, env={"DISPLAY": ""}) as node:
+        publish_until(image_pub, frame, previews, 5)
+        live = [m for m in previews.messages if stamp_to_ns(m.header.stamp) in sent]
+        assert live, "overlay frames must carry the source frame's stamp"
+        bottom = from_image_msg(live[-1], "bgr8")[-3, 100]
+        assert tuple(int(v) for v in bottom) == SUCCESS_BGR
+        stopped = time.time()
+        previews.wait_for(lambda ms: any(banner_is_no_signal(m) for m in ms[len(live):]), 3, "NO SIGNAL")
+        no_signal_at = next(t for t, m in previews.items if t > stopped and banner_is_no_signal(m))
+        code, _ = node.stop()
+    assert no_signal_at - stopped < 0.5 + 0.6
+    assert code == 0
+
+
+def test_preview_window_without_a_display_falls_back_to_the_topic(probe):
+    image_pub = probe.node.create_publisher(Image, "/image_raw", image_qos("reliable"))
+    previews = probe.subscribe(Image, "/preview/image")
+    with NodeProcess("cam_guard.preview_node", {"show_window": True}, env={"DISPLAY": ""}) as node:
+        publish_until(image_pub, lambda: frame_msg(1), previews, 3)
+        code, _ = node.stop()
+        output = node.output()
+    assert code == 0 and "publishing preview/image only" in output
+    assert cv2.__version__
