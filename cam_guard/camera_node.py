@@ -12,8 +12,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
 from cam_guard.camera_info import camera_info_for, load_calibration
-from cam_guard.capture_supervisor import CapturedFrame, CaptureSupervisor, candidate_sources
+from cam_guard.capture_supervisor import CaptureSupervisor, candidate_sources
 from cam_guard.diagnostics import camera_diagnostic
+from cam_guard.frame_ring import Frame
 from cam_guard.image_conversion import stamp_from_ns, to_compressed_msg, to_image_msg
 from cam_guard.latest import LatestValue
 from cam_guard.node_runtime import ConfigError, GuardedNode, run_node
@@ -85,7 +86,7 @@ class CameraNode(GuardedNode):
         self._published = 0
         self._publisher_failed = False
         self._last_state: CameraState | None = None
-        self._frames: LatestValue[CapturedFrame] = LatestValue()
+        self._frames: LatestValue[Frame] = LatestValue()
         self._publisher = threading.Thread(target=self._publish_loop, name="camera-publisher", daemon=True)
         self._supervisor = CaptureSupervisor(candidates, settings, watchdog, self._frames.put, self._log)
         self._publisher.start()

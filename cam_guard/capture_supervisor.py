@@ -20,21 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from cam_guard.frame_ring import FrameLayout, FrameRing, shm_dir
+from cam_guard.frame_ring import Frame, FrameRing, shm_dir
 from cam_guard.sources import CaptureSettings, SourceSpec, parse_source, video_devices
 from cam_guard.watchdog import CameraState, Watchdog, WatchdogConfig
 
 _TERM_GRACE_S = 0.5  # a worker asked to stop gets this long to release the device, then SIGKILL
-
-
-@dataclass
-class CapturedFrame:
-    seq: int
-    stamp_ns: int  # wall-clock capture time, as header.stamp wants it
-    image: np.ndarray  # BGR
-    jpeg: bytes | None  # the camera's own JPEG bytes, when it sends JPEG
 
 
 @dataclass
@@ -138,7 +128,7 @@ def candidate_sources(device: str, fallback_devices: list[str], scan_video_devic
 
 class CaptureSupervisor:
     def __init__(self, candidates: list[SourceSpec], settings: CaptureSettings, config: WatchdogConfig,
-                 on_frame: Callable[[CapturedFrame], None],
+                 on_frame: Callable[[Frame], None],
                  log: Callable[[str, str], None] = lambda level, message: None) -> None:
         if not candidates:
             raise ValueError("no source to capture from")
@@ -292,16 +282,13 @@ class CaptureSupervisor:
                               f"{fmt['width']}x{fmt['height']} {fmt['fourcc']}")
 
     def _deliver(self, ring: FrameRing, event: dict[str, Any]) -> None:
-        layout = FrameLayout(event["seq"], event["slot"], event["height"], event["width"],
-                             event["channels"], event["jpeg_len"])
-        copied = ring.read(layout)
-        if copied is None:
+        frame = ring.read(event["seq"])
+        if frame is None:  # the worker lapped us while we copied
             with self._lock:
                 self._torn_frames += 1
             return
-        image, jpeg = copied
         now = time.monotonic()
         with self._lock:
             self._watchdog.on_frame(now)
             self._rate_window = [t for t in self._rate_window if now - t <= 2.0] + [now]
-        self._on_frame(CapturedFrame(event["seq"], event["stamp_ns"], image, jpeg))
+        self._on_frame(frame)

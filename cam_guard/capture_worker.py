@@ -5,7 +5,7 @@ for one JSON line on stdin naming the source (so a spare can be started ahead of
 writes frames into a `FrameRing` and one JSON line per event on stdout:
 
     {"event": "opened", "width":…, "height":…, "fps":…, "fourcc":…, "backend":…, "compressed":…, "ring":…}
-    {"event": "frame", "seq":…, "slot":…, "stamp_ns":…, "height":…, "width":…, "channels":…, "jpeg_len":…}
+    {"event": "frame", "seq":…}            (the frame itself, its stamp and size are in the ring)
     {"event": "bad_frame", "reason":…}
     {"event": "error", "message":…}        (then it exits non-zero)
 
@@ -52,7 +52,6 @@ def run(config: dict[str, Any]) -> int:
         _send({"event": "error", "message": str(exc)})
         return 3
     ring: FrameRing | None = None
-    seq = 0
     failures = 0
     try:
         while True:
@@ -77,15 +76,12 @@ def run(config: dict[str, Any]) -> int:
                 _send({"event": "opened", "width": image.shape[1], "height": image.shape[0],
                        "fps": fmt.fps, "fourcc": fmt.fourcc, "backend": fmt.backend,
                        "compressed": fmt.compressed, "ring": ring.path})
-            seq += 1
             try:
-                layout = ring.write(seq, image, jpeg)
+                seq = ring.write(image, jpeg, stamp_ns)
             except ValueError as exc:  # the source changed size under us: reopen
                 _send({"event": "error", "message": str(exc)})
                 return 5
-            _send({"event": "frame", "seq": seq, "slot": layout.slot, "stamp_ns": stamp_ns,
-                   "height": layout.height, "width": layout.width, "channels": layout.channels,
-                   "jpeg_len": layout.jpeg_len})
+            _send({"event": "frame", "seq": seq})
     except BrokenPipeError:
         return 0  # the supervisor went away
     finally:

@@ -6,6 +6,7 @@ USB camera does when it hangs. Used by the fault-injection tests and the benchma
 
 import threading
 import time
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
@@ -26,7 +27,9 @@ class MjpegFaultServer:
     """
 
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0,
-                 path: str = "/stream.mjpg", quality: int = 80) -> None:
+                 path: str = "/stream.mjpg", quality: int = 80, cycle_frames: int = 0) -> None:
+        """`cycle_frames` > 0 pre-encodes that many frames and repeats them (cheap, for benchmarks);
+        0 encodes every frame, so the frame number in the pixels is exact (for tests)."""
         self.width = width
         self.height = height
         self.fps = fps
@@ -44,7 +47,9 @@ class MjpegFaultServer:
         self._generation = 0  # bumped by drop(): handlers of older generations hang up
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.cycle_frames = cycle_frames
         self._frame_cache: dict[int, bytes] = {}
+        self.recent_jpegs: deque[bytes] = deque(maxlen=256)  # what was sent, newest last
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, port: int = 0, path: str | None = None) -> str:
@@ -115,15 +120,19 @@ class MjpegFaultServer:
         self._flowing.set()  # wake stalled handlers so they notice and hang up
 
     # -- streaming ---------------------------------------------------------------------------
+    def _encode(self, index: int) -> bytes:
+        ok, data = cv2.imencode(".jpg", synthetic_frame(index, self.width, self.height),
+                                [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:
+            raise RuntimeError("JPEG encoding failed")
+        return data.tobytes()
+
     def _jpeg(self, index: int) -> bytes:
-        # Encoding costs more than serving; the pattern repeats every 64 frames, so cache it.
-        key = index % 64
+        if not self.cycle_frames:
+            return self._encode(index)
+        key = index % self.cycle_frames
         if key not in self._frame_cache:
-            frame = synthetic_frame(key, self.width, self.height)
-            ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-            if not ok:
-                raise RuntimeError("JPEG encoding failed")
-            self._frame_cache[key] = data.tobytes()
+            self._frame_cache[key] = self._encode(key)
         return self._frame_cache[key]
 
     def _next_payload(self) -> tuple[bytes, bool]:
@@ -181,6 +190,7 @@ class MjpegFaultServer:
                             continue
                         self.wfile.write(head + payload + b"\r\n")
                         self.wfile.flush()
+                        owner.recent_jpegs.append(payload)
                         next_due += owner._interval()
                         delay = next_due - time.monotonic()
                         if delay > 0:

@@ -1,9 +1,13 @@
-"""Frames from the capture worker process to the camera node through a shared-memory file.
+"""Newest frames between processes through a shared-memory file, with no locks to inherit.
 
-The worker writes each frame into one of a few slots of an mmap'd file in /dev/shm and then
-announces it over its stdout pipe; the node copies the slot out. A slot's sequence number is set
-to 0 while it is being written and to the frame's number when done, so a reader that raced the
-writer sees a mismatch and drops that frame instead of returning a torn one.
+A writer process puts each frame into one of a few slots of an mmap'd file in /dev/shm and
+records it as the latest; readers in other processes copy the newest slot out. Every record is
+guarded seqlock-style: a slot's sequence number is 0 while it is written, and the status and
+reward blocks carry a counter that is odd while written, so a reader that races the writer
+sees the mismatch and retries or drops instead of returning torn data. Nothing here blocks, so a
+process that forks while using it leaves its child nothing to deadlock on.
+
+Used by the capture worker → camera node, and by the ROS bridge helper → LeRobot camera.
 """
 
 import mmap
@@ -15,40 +19,51 @@ from dataclasses import dataclass
 import numpy as np
 
 _MAGIC = 0x63616D67  # "camg"
-_HEADER = struct.Struct("<IIIQQ")  # magic, slots, reserved, pixel capacity, jpeg capacity
-_HEADER_SIZE = 64
-_SLOT_HEADER = struct.Struct("<Q")  # sequence number, 0 while writing
+_LAYOUT = struct.Struct("<IIQQ")  # magic, slots, pixel capacity, jpeg capacity
+_LATEST = struct.Struct("<Q")
+_LATEST_AT = 24
+_STATUS_AT = 32  # counter u64, state 32 bytes, error 160 bytes
+_STATE_BYTES, _ERROR_BYTES = 32, 160
+_REWARD_AT = 232  # counter u64, probability f64, threshold f64, success u64, stamp u64
+_REWARD = struct.Struct("<ddQQ")
+_HEADER_SIZE = 512
+_SLOT = struct.Struct("<QQIIII")  # seq (0 while writing), stamp_ns, height, width, channels, jpeg_len
 _SLOT_HEADER_SIZE = 64  # keeps pixel data cache-line aligned
 SLOTS = 3
+_RETRIES = 8
 
 
 def shm_dir() -> str:
     return "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
 
 
-@dataclass(frozen=True)
-class FrameLayout:
-    """Where frame `seq` lies in the ring and what it holds."""
-
+@dataclass
+class Frame:
     seq: int
-    slot: int
-    height: int
-    width: int
-    channels: int
-    jpeg_len: int
+    stamp_ns: int  # capture time, wall clock
+    image: np.ndarray
+    jpeg: bytes | None  # the source's own JPEG bytes, when it sent JPEG
+
+
+@dataclass(frozen=True)
+class RewardSample:
+    probability: float
+    threshold: float
+    success: bool
+    stamp_ns: int  # capture stamp of the image it was computed from
 
 
 class FrameRing:
     def __init__(self, path: str, mm: mmap.mmap) -> None:
         self.path = path
         self._mm = mm
-        magic, self.slots, _, self.pixel_capacity, self.jpeg_capacity = _HEADER.unpack_from(mm, 0)
+        magic, self.slots, self.pixel_capacity, self.jpeg_capacity = _LAYOUT.unpack_from(mm, 0)
         if magic != _MAGIC:
             raise ValueError(f"{path} is not a cam_guard frame ring")
         self._slot_size = _SLOT_HEADER_SIZE + self.pixel_capacity + self.jpeg_capacity
 
     @classmethod
-    def create(cls, path: str, pixel_capacity: int, jpeg_capacity: int, slots: int = SLOTS) -> "FrameRing":
+    def create(cls, path: str, pixel_capacity: int, jpeg_capacity: int = 0, slots: int = SLOTS) -> "FrameRing":
         size = _HEADER_SIZE + slots * (_SLOT_HEADER_SIZE + pixel_capacity + jpeg_capacity)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -56,14 +71,14 @@ class FrameRing:
             mm = mmap.mmap(fd, size)
         finally:
             os.close(fd)
-        _HEADER.pack_into(mm, 0, _MAGIC, slots, 0, pixel_capacity, jpeg_capacity)
+        _LAYOUT.pack_into(mm, 0, _MAGIC, slots, pixel_capacity, jpeg_capacity)
         return cls(path, mm)
 
     @classmethod
-    def attach(cls, path: str) -> "FrameRing":
-        fd = os.open(path, os.O_RDONLY)
+    def attach(cls, path: str, writable: bool = False) -> "FrameRing":
+        fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
         try:
-            mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+            mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0))
         finally:
             os.close(fd)
         return cls(path, mm)
@@ -71,42 +86,92 @@ class FrameRing:
     def close(self) -> None:
         self._mm.close()
 
-    def _offset(self, slot: int) -> int:
-        return _HEADER_SIZE + slot * self._slot_size
+    def _slot_at(self, seq: int) -> int:
+        return _HEADER_SIZE + (seq % self.slots) * self._slot_size
 
-    def write(self, seq: int, image: np.ndarray, jpeg: bytes | None) -> FrameLayout:
-        """Store frame `seq` (>0); returns the layout to announce to the reader."""
+    # -- frames ------------------------------------------------------------------------------
+    def latest_seq(self) -> int:
+        return _LATEST.unpack_from(self._mm, _LATEST_AT)[0]
+
+    def write(self, image: np.ndarray, jpeg: bytes | None = None, stamp_ns: int = 0) -> int:
+        """Store the next frame; returns its sequence number (1, 2, …)."""
         if image.nbytes > self.pixel_capacity:
-            raise ValueError(f"frame of {image.nbytes} bytes exceeds ring capacity {self.pixel_capacity}")
+            raise ValueError(f"a {image.shape[1]}x{image.shape[0]} frame ({image.nbytes} bytes) exceeds the "
+                             f"ring's {self.pixel_capacity} bytes")
         if jpeg is not None and len(jpeg) > self.jpeg_capacity:
-            jpeg = None  # an oversized compressed frame is only ever garbage; keep the pixels
-        slot = seq % self.slots
-        base = self._offset(slot)
-        _SLOT_HEADER.pack_into(self._mm, base, 0)
+            jpeg = None  # a compressed frame larger than raw pixels is garbage; keep the pixels
+        seq = self.latest_seq() + 1
+        base = self._slot_at(seq)
+        _SLOT.pack_into(self._mm, base, 0, 0, 0, 0, 0, 0)
         start = base + _SLOT_HEADER_SIZE
         self._mm[start:start + image.nbytes] = np.ascontiguousarray(image).data.cast("B")
         if jpeg:
             jstart = start + self.pixel_capacity
             self._mm[jstart:jstart + len(jpeg)] = jpeg
-        _SLOT_HEADER.pack_into(self._mm, base, seq)
         height, width = image.shape[:2]
         channels = 1 if image.ndim == 2 else image.shape[2]
-        return FrameLayout(seq, slot, height, width, channels, len(jpeg) if jpeg else 0)
+        _SLOT.pack_into(self._mm, base, seq, stamp_ns, height, width, channels, len(jpeg) if jpeg else 0)
+        _LATEST.pack_into(self._mm, _LATEST_AT, seq)
+        return seq
 
-    def read(self, layout: FrameLayout) -> tuple[np.ndarray, bytes | None] | None:
-        """Copy the frame out; None if the writer reused the slot meanwhile (torn read)."""
-        base = self._offset(layout.slot)
+    def read(self, seq: int) -> Frame | None:
+        """Copy frame `seq` out; None if it was never written or its slot has been reused."""
+        base = self._slot_at(seq)
+        got_seq, stamp_ns, height, width, channels, jpeg_len = _SLOT.unpack_from(self._mm, base)
+        if seq == 0 or got_seq != seq:
+            return None
         start = base + _SLOT_HEADER_SIZE
-        nbytes = layout.height * layout.width * layout.channels
-        if _SLOT_HEADER.unpack_from(self._mm, base)[0] != layout.seq:
+        pixels = np.frombuffer(self._mm, np.uint8, height * width * channels, start).copy()
+        jpeg = self._mm[start + self.pixel_capacity:start + self.pixel_capacity + jpeg_len] if jpeg_len else None
+        if _SLOT.unpack_from(self._mm, base)[0] != seq:
             return None
-        pixels = np.frombuffer(self._mm, np.uint8, nbytes, start).copy()
-        jpeg = None
-        if layout.jpeg_len:
-            jstart = start + self.pixel_capacity
-            jpeg = self._mm[jstart:jstart + layout.jpeg_len]
-        if _SLOT_HEADER.unpack_from(self._mm, base)[0] != layout.seq:
+        shape = (height, width) if channels == 1 else (height, width, channels)
+        return Frame(seq, stamp_ns, pixels.reshape(shape), jpeg)
+
+    def read_latest(self) -> Frame | None:
+        for _ in range(_RETRIES):  # the writer may lap us while we copy: take the newer one
+            seq = self.latest_seq()
+            if seq == 0:
+                return None
+            frame = self.read(seq)
+            if frame is not None:
+                return frame
+        return None
+
+    # -- status and reward (written by the bridge helper) ------------------------------------
+    def _guarded_write(self, at: int, payload: bytes) -> None:
+        counter = _LATEST.unpack_from(self._mm, at)[0]
+        _LATEST.pack_into(self._mm, at, counter + 1)  # odd: being written
+        self._mm[at + 8:at + 8 + len(payload)] = payload
+        _LATEST.pack_into(self._mm, at, counter + 2)
+
+    def _guarded_read(self, at: int, size: int) -> bytes | None:
+        for _ in range(_RETRIES):
+            before = _LATEST.unpack_from(self._mm, at)[0]
+            payload = bytes(self._mm[at + 8:at + 8 + size])
+            if before % 2 == 0 and _LATEST.unpack_from(self._mm, at)[0] == before:
+                return payload if before else None
+        return None
+
+    def set_status(self, state: str, error: str = "") -> None:
+        self._guarded_write(_STATUS_AT, state.encode()[:_STATE_BYTES].ljust(_STATE_BYTES, b"\0")
+                            + error.encode()[:_ERROR_BYTES].ljust(_ERROR_BYTES, b"\0"))
+
+    def status(self) -> tuple[str, str]:
+        """(state, error) as last set; ('', '') before anything was set."""
+        payload = self._guarded_read(_STATUS_AT, _STATE_BYTES + _ERROR_BYTES)
+        if payload is None:
+            return "", ""
+        return (payload[:_STATE_BYTES].rstrip(b"\0").decode(errors="replace"),
+                payload[_STATE_BYTES:].rstrip(b"\0").decode(errors="replace"))
+
+    def set_reward(self, sample: RewardSample) -> None:
+        self._guarded_write(_REWARD_AT, _REWARD.pack(sample.probability, sample.threshold,
+                                                     int(sample.success), sample.stamp_ns))
+
+    def reward(self) -> RewardSample | None:
+        payload = self._guarded_read(_REWARD_AT, _REWARD.size)
+        if payload is None:
             return None
-        shape = (layout.height, layout.width) if layout.channels == 1 else (
-            layout.height, layout.width, layout.channels)
-        return pixels.reshape(shape), jpeg
+        probability, threshold, success, stamp_ns = _REWARD.unpack(payload)
+        return RewardSample(probability, threshold, bool(success), stamp_ns)

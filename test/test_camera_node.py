@@ -72,7 +72,7 @@ def test_mjpeg_source_publishes_camera_jpeg_bytes_unchanged(probe):
     with MjpegFaultServer(640, 480, 30) as server, NodeProcess(CAMERA, {"device": server.url}) as cam:
         msgs = compressed.wait_count(10, timeout=20)
         raw = images.wait_count(10, timeout=5)
-        sent = set(server._frame_cache.values())
+        sent = set(server.recent_jpegs)
         cam.stop()
     assert all(m.format == "jpeg" for m in msgs)
     assert all(bytes(m.data) in sent for m in msgs), "compressed frames must be the camera's own bytes"

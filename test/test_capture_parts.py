@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cam_guard.capture_supervisor import candidate_sources
-from cam_guard.frame_ring import FrameRing, shm_dir
+from cam_guard.frame_ring import FrameRing, RewardSample, shm_dir
 from cam_guard.latest import LatestValue
 from cam_guard.sources import SourceError, parse_source
 from cam_guard.synthetic import read_frame_counter, synthetic_frame
@@ -21,30 +21,48 @@ def ring_path():
         os.unlink(path)
 
 
-def test_frame_ring_hands_frames_between_mappings(ring_path):
+def test_frame_ring_hands_the_newest_frame_between_mappings(ring_path):
     writer = FrameRing.create(ring_path, pixel_capacity=48, jpeg_capacity=16)
     reader = FrameRing.attach(ring_path)
+    assert reader.read_latest() is None and reader.latest_seq() == 0
     image = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
-    layout = writer.write(1, image, b"\xff\xd8jpeg\xff\xd9")
-    pixels, jpeg = reader.read(layout)
-    np.testing.assert_array_equal(pixels, image)
-    assert jpeg == b"\xff\xd8jpeg\xff\xd9"
+    assert writer.write(np.zeros((4, 4, 3), np.uint8), None, 10) == 1
+    assert writer.write(image, b"\xff\xd8jpeg\xff\xd9", 20) == 2
+    frame = reader.read_latest()
+    assert (frame.seq, frame.stamp_ns, frame.jpeg) == (2, 20, b"\xff\xd8jpeg\xff\xd9")
+    np.testing.assert_array_equal(frame.image, image)
+    assert reader.read(1).stamp_ns == 10 and reader.read(1).jpeg is None
 
 
 def test_frame_ring_detects_a_reused_slot(ring_path):
-    writer = FrameRing.create(ring_path, pixel_capacity=12, jpeg_capacity=0, slots=2)
+    writer = FrameRing.create(ring_path, pixel_capacity=12, slots=2)
     reader = FrameRing.attach(ring_path)
     frame = np.zeros((2, 2, 3), np.uint8)
-    old = writer.write(1, frame, None)
-    writer.write(3, frame, None)  # same slot as seq 1
-    assert reader.read(old) is None
+    first = writer.write(frame)
+    writer.write(frame)
+    writer.write(frame)  # lands in the first frame's slot
+    assert reader.read(first) is None
+    assert reader.read_latest().seq == 3
 
 
 def test_frame_ring_refuses_oversized_frames_and_drops_oversized_jpeg(ring_path):
     writer = FrameRing.create(ring_path, pixel_capacity=12, jpeg_capacity=4)
     with pytest.raises(ValueError, match="exceeds"):
-        writer.write(1, np.zeros((3, 3, 3), np.uint8), None)
-    assert writer.write(2, np.zeros((2, 2, 3), np.uint8), b"12345").jpeg_len == 0
+        writer.write(np.zeros((3, 3, 3), np.uint8))
+    seq = writer.write(np.zeros((2, 2, 3), np.uint8), b"12345")
+    assert writer.read(seq).jpeg is None
+
+
+def test_frame_ring_status_and_reward_blocks(ring_path):
+    writer = FrameRing.create(ring_path, pixel_capacity=0)
+    reader = FrameRing.attach(ring_path)
+    assert reader.status() == ("", "") and reader.reward() is None
+    writer.set_status("STALLED", "no frame for 0.50 s")
+    writer.set_reward(RewardSample(0.75, 0.5, True, 123))
+    assert reader.status() == ("STALLED", "no frame for 0.50 s")
+    assert reader.reward() == RewardSample(0.75, 0.5, True, 123)
+    writer.set_status("x" * 100, "y" * 500)  # truncated, never overflowing into the next block
+    assert reader.status() == ("x" * 32, "y" * 160) and reader.reward().stamp_ns == 123
 
 
 def test_latest_value_keeps_only_the_newest_and_counts_drops():
