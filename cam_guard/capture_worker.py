@@ -13,8 +13,6 @@ The supervisor kills it with SIGKILL when it stops delivering; nothing here has 
 interruptible, which is the point: a read stuck inside a driver cannot take the node with it.
 """
 
-import contextlib
-import ctypes
 import json
 import signal
 import sys
@@ -24,18 +22,12 @@ from typing import Any
 import cv2
 
 from cam_guard import fork_audit
+from cam_guard.child_process import die_with_parent
 from cam_guard.frame_ring import FrameRing
 from cam_guard.sources import CaptureSettings, CaptureSource, parse_source
 
-_PR_SET_PDEATHSIG = 1
 # A source that delivers nothing but failures this many times in a row is gone.
 _MAX_CONSECUTIVE_FAILURES = 3
-
-
-def _die_with_parent() -> None:
-    # Off Linux there is no prctl: the supervisor still kills us by PID on every path it controls.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _send(event: dict[str, Any]) -> None:
@@ -92,7 +84,7 @@ def run(config: dict[str, Any]) -> int:
 
 def main() -> int:
     fork_audit.install_from_env()
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     cv2.setNumThreads(1)  # decoding one frame at a time; threads would only fight the node
     line = sys.stdin.readline()

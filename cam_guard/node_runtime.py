@@ -1,12 +1,13 @@
 """What every cam_guard executable shares: parameter declaration, one-line errors, clean exit."""
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -60,6 +61,23 @@ def _one_line(exc: Exception, name: str, bounds: tuple[float, float] | None) -> 
     return f"parameter '{name}': {text}"
 
 
+def spin_until_shutdown(node: Node, should_stop: Callable[[], bool] = lambda: False) -> None:
+    """Spin until Ctrl-C/SIGTERM (rclpy's handlers shut the context down) or `should_stop()`."""
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        while rclpy.ok() and not should_stop():
+            executor.spin_once(timeout_sec=0.2)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except RCLError:
+        if rclpy.ok():
+            raise
+        # The signal handler invalidated the context while spin_once was setting up its wait.
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+
+
 def run_node(node_class: type[GuardedNode], args: Sequence[str] | None = None) -> int:
     """Create, spin and tear down a node; Ctrl-C and SIGTERM exit 0, bad parameters exit 2."""
     fork_audit.install_from_env()
@@ -72,16 +90,10 @@ def run_node(node_class: type[GuardedNode], args: Sequence[str] | None = None) -
         print(f"[{executable}] error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
     try:
-        while rclpy.ok() and node.exit_code is None:
-            executor.spin_once(timeout_sec=0.2)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_shutdown(node, lambda: node.exit_code is not None)
     finally:
         node.close()
-        executor.shutdown(timeout_sec=1.0)
         node.destroy_node()
         rclpy.try_shutdown()
     return node.exit_code or 0

@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
-# Create .venv with cam_guard and ROS 2 Kilted from PyPI (idempotent). Sourced by demo.sh/test.sh.
+# Create .venv with cam_guard and ROS 2 Kilted from PyPI (idempotent). Sourced by demo.sh/test.sh;
+# `source scripts/setup_env.sh test` also installs what the tests need (ruff, pytest, colcon,
+# onnx/onnxruntime, and lerobot 0.4.4 without its heavy dependencies for the bridge tests).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${CAM_GUARD_VENV:-$root/.venv}"
 python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null 2>&1 || python=python3
-stamp="$venv/.cam_guard-installed"
-if [ ! -f "$stamp" ] || [ "$root/setup.py" -nt "$stamp" ]; then
-  "$python" -m venv "$venv"
+flavor="${1:-run}"
+stamp="$venv/.cam_guard-installed-$flavor"
+if [ ! -f "$stamp" ] || [ "$root/setup.py" -nt "$stamp" ] || [ "$0" -nt "$stamp" ]; then
+  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q -e "$root[ros-wheels,test]"
+  if [ "$flavor" = test ]; then
+    "$venv/bin/pip" install -q -e "$root[ros-wheels,test]"
+    # The LeRobot camera API needs only draccus; lerobot's own requirements (torch, datasets, …)
+    # are for training, so they are left out here. The plugin is installed the way users do.
+    "$venv/bin/pip" install -q --no-deps "lerobot==0.4.4"
+    "$venv/bin/pip" install -q "draccus==0.10.0" gymnasium
+    "$venv/bin/pip" install -q --no-deps -e "$root/lerobot_plugin"
+  else
+    "$venv/bin/pip" install -q -e "$root[ros-wheels]"
+  fi
   touch "$stamp"
 fi
 export PATH="$venv/bin:$PATH"

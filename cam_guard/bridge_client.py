@@ -1,0 +1,124 @@
+"""The LeRobot side of the bridge: starts `cam_guard.bridge_helper` and reads its ring.
+
+Imports neither rclpy nor OpenCV and starts no thread: a trainer process using it can fork at
+any time and its child inherits no lock. Waiting for a frame is a select() on the doorbell pipe.
+"""
+
+import contextlib
+import itertools
+import os
+import select
+import subprocess
+import sys
+import time
+
+from cam_guard.frame_ring import Frame, FrameRing, RewardSample, shm_dir
+
+_STOP_GRACE_S = 2.0
+_counter = itertools.count(1)
+
+
+class BridgeError(ConnectionError):
+    """The helper process is gone or could not start."""
+
+
+class BridgeClient:
+    def __init__(self, image_topic: str = "", color: str = "rgb", state_topic: str = "", reward_topic: str = "",
+                 max_width: int = 0, max_height: int = 0) -> None:
+        self._args = ["--color", color, "--image-topic", image_topic, "--state-topic", state_topic,
+                      "--reward-topic", reward_topic]
+        self._capacity = max_width * max_height * 3
+        self._owner_pid = os.getpid()
+        self._proc: subprocess.Popen | None = None
+        self._ring: FrameRing | None = None
+        self._doorbell = -1
+
+    def start(self) -> None:
+        path = os.path.join(shm_dir(), f"cam_guard-bridge-{os.getpid()}-{next(_counter)}")
+        self._ring = FrameRing.create(path, self._capacity)
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "cam_guard.bridge_helper", "--ring", path, "--doorbell-fd", str(write_fd),
+                 *self._args], pass_fds=(write_fd,), stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            os.close(read_fd)
+            self._release_ring()
+            raise BridgeError(f"cannot start the cam_guard bridge helper: {exc}") from None
+        finally:
+            os.close(write_fd)
+        self._doorbell = read_fd
+
+    def stop(self) -> None:
+        if os.getpid() != self._owner_pid:
+            return  # a forked child's copy: the helper and the ring belong to the parent
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=_STOP_GRACE_S)
+        self._proc = None
+        if self._doorbell >= 0:
+            os.close(self._doorbell)
+            self._doorbell = -1
+        self._release_ring()
+
+    def _release_ring(self) -> None:
+        if self._ring is not None:
+            self._ring.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._ring.path)
+            self._ring = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _checked_ring(self) -> FrameRing:
+        if self._ring is None:
+            raise BridgeError("the bridge is not started")
+        if not self.running:
+            code = None if self._proc is None else self._proc.returncode
+            raise BridgeError(f"the cam_guard bridge helper exited (code {code})")
+        return self._ring
+
+    def latest(self) -> Frame | None:
+        return self._checked_ring().read_latest()
+
+    def wait_newer(self, seq: int, timeout_s: float) -> Frame | None:
+        """The newest frame with a sequence number above `seq`, waiting up to `timeout_s`."""
+        ring = self._checked_ring()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if ring.latest_seq() > seq:
+                frame = ring.read_latest()
+                if frame is not None and frame.seq > seq:
+                    return frame
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            # Wake on the doorbell, or every 0.1 s to notice a helper that died.
+            if select.select([self._doorbell], [], [], min(remaining, 0.1))[0]:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._doorbell, 1 << 16)
+            self._checked_ring()
+
+    def status(self) -> tuple[str, str]:
+        return self._checked_ring().status()
+
+    def reward(self) -> RewardSample | None:
+        return self._checked_ring().reward()
+
+
+def list_image_topics(timeout_s: float = 20.0) -> list[dict[str, str]]:
+    """Live sensor_msgs/Image topics, asked of a short-lived helper (this process stays DDS-free)."""
+    import json
+
+    result = subprocess.run([sys.executable, "-m", "cam_guard.bridge_helper", "--list"], capture_output=True,
+                            text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise BridgeError(f"listing topics failed: {result.stderr.strip().splitlines()[-1:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])

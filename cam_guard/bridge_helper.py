@@ -1,0 +1,140 @@
+"""The ROS side of the LeRobot bridge: a small rclpy process feeding a shared-memory ring.
+
+LeRobot's process must not run DDS threads (it may fork; it imports every plugin submodule), so
+`lerobot_camera_cam_guard` starts this helper with exec and reads what it writes:
+
+    python -m cam_guard.bridge_helper --ring PATH --doorbell-fd N [--image-topic T] [--color rgb|bgr]
+                                      [--state-topic T] [--reward-topic T]
+    python -m cam_guard.bridge_helper --list      # JSON list of live sensor_msgs/Image topics
+
+Each frame goes into the ring (converted to the colour order asked for) and one byte is written
+to the doorbell pipe, without blocking (a full pipe only means the reader is behind; the ring
+always holds the newest frame). Camera state and the latest reward go into the ring's header.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+
+import rclpy
+from geometry_msgs.msg import Vector3Stamped
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from cam_guard import fork_audit
+from cam_guard.child_process import die_with_parent
+from cam_guard.frame_ring import FrameRing, RewardSample
+from cam_guard.image_conversion import ImageConversionError, from_image_msg, stamp_to_ns
+from cam_guard.node_runtime import spin_until_shutdown
+from cam_guard.transport import apply_shm_profile, latched_qos, newest_only_subscription_qos
+
+LIST_DISCOVERY_S = 1.5
+
+
+class BridgeHelper(Node):
+    def __init__(self, ring: FrameRing, doorbell_fd: int, args: argparse.Namespace) -> None:
+        super().__init__(f"lerobot_bridge_{os.getpid()}")
+        self._ring = ring
+        self._doorbell = doorbell_fd
+        self._encoding = "rgb8" if args.color == "rgb" else "bgr8"
+        self._state = "UNKNOWN"
+        self._error = ""
+        ring.set_status(self._state)
+        self._image_topic = args.image_topic
+        if args.image_topic:
+            self.create_subscription(Image, args.image_topic, self._on_image, newest_only_subscription_qos())
+            self._had_publisher = False
+            self.create_timer(0.5, self._check_publisher)
+        if args.state_topic:
+            self.create_subscription(String, args.state_topic, self._on_state, latched_qos())
+        if args.reward_topic:
+            self.create_subscription(Vector3Stamped, args.reward_topic, self._on_reward, 10)
+
+    def _on_image(self, msg: Image) -> None:
+        try:
+            image = from_image_msg(msg, self._encoding)
+            self._ring.write(image, None, stamp_to_ns(msg.header.stamp))
+        except (ImageConversionError, ValueError) as exc:
+            self._set_error(f"{msg.width}x{msg.height} {msg.encoding} frame rejected: {exc}")
+            return
+        if self._error:
+            self._set_error("")
+        self._ring_doorbell()
+
+    def _check_publisher(self) -> None:
+        # A camera node that was killed cannot say so; noticing that nobody publishes any more can.
+        present = self.count_publishers(self._image_topic) > 0
+        if present != self._had_publisher:
+            self._had_publisher = present
+            self._ring.set_status(self._state if present else "NO_PUBLISHER", self._error)
+
+    def _on_state(self, msg: String) -> None:
+        self._state = msg.data
+        self._ring.set_status(self._state, self._error)
+        self._ring_doorbell()
+
+    def _on_reward(self, msg: Vector3Stamped) -> None:
+        self._ring.set_reward(RewardSample(msg.vector.x, msg.vector.y, msg.vector.z >= 0.5,
+                                           stamp_to_ns(msg.header.stamp)))
+        self._ring_doorbell()
+
+    def _set_error(self, error: str) -> None:
+        self._error = error
+        self._ring.set_status(self._state, error)
+
+    def _ring_doorbell(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # full: the reader is behind, the ring has the newest
+            os.write(self._doorbell, b".")
+
+
+def list_image_topics() -> list[dict[str, str]]:
+    rclpy.init()
+    node = rclpy.create_node(f"cam_guard_list_{os.getpid()}")
+    try:
+        deadline = time.monotonic() + LIST_DISCOVERY_S
+        while time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        return [{"topic": name, "type": types[0]} for name, types in node.get_topic_names_and_types()
+                if "sensor_msgs/msg/Image" in types]
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cam_guard.bridge_helper")
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("--ring")
+    parser.add_argument("--doorbell-fd", type=int)
+    parser.add_argument("--image-topic", default="")
+    parser.add_argument("--color", choices=("rgb", "bgr"), default="rgb")
+    parser.add_argument("--state-topic", default="")
+    parser.add_argument("--reward-topic", default="")
+    args = parser.parse_args(argv)
+    fork_audit.install_from_env()
+    die_with_parent()
+    apply_shm_profile()
+    if args.list:
+        print(json.dumps(list_image_topics()), flush=True)
+        return 0
+    if not args.ring or args.doorbell_fd is None:
+        parser.error("--ring and --doorbell-fd are required")
+    os.set_blocking(args.doorbell_fd, False)
+    ring = FrameRing.attach(args.ring, writable=True)
+    rclpy.init()
+    node = BridgeHelper(ring, args.doorbell_fd, args)
+    try:
+        spin_until_shutdown(node)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        ring.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""CamGuardCamera: LeRobot's Camera interface over a cam_guard ROS 2 image topic."""
+
+import time
+from typing import Any
+
+import numpy as np
+from lerobot.cameras.camera import Camera
+from lerobot.cameras.configs import ColorMode
+from lerobot.utils.errors import DeviceAlreadyConnectedError, DeviceNotConnectedError
+
+from cam_guard.bridge_client import BridgeClient, BridgeError, list_image_topics
+from lerobot_camera_cam_guard.configuration_cam_guard import CamGuardCameraConfig
+
+
+class CamGuardCamera(Camera):
+    """Frames are H×W×3 uint8 in `color_mode` (RGB by default), stamped at capture.
+
+    A stream that is stale or gone raises TimeoutError naming the camera's state (STALLED,
+    RECONNECTING, …); an old frame is never returned as new by `read`/`async_read`.
+    """
+
+    def __init__(self, config: CamGuardCameraConfig) -> None:
+        super().__init__(config)
+        self.config = config
+        self._client: BridgeClient | None = None
+        self._last_seq = 0
+
+    def __str__(self) -> str:
+        return f"{self.__class__.__name__}({self.config.topic})"
+
+    @property
+    def is_connected(self) -> bool:
+        return self._client is not None and self._client.running
+
+    @staticmethod
+    def find_cameras() -> list[dict[str, Any]]:
+        return [{"name": t["topic"], "type": "cam_guard", "id": t["topic"]} for t in list_image_topics()]
+
+    def connect(self, warmup: bool = True) -> None:
+        if self.is_connected:
+            raise DeviceAlreadyConnectedError(f"{self} is already connected")
+        cfg = self.config
+        self._client = BridgeClient(cfg.topic, "rgb" if cfg.color_mode is ColorMode.RGB else "bgr",
+                                    cfg.state_topic, "", cfg.width, cfg.height)
+        self._client.start()
+        frame = self._client.wait_newer(0, cfg.connect_timeout_ms / 1000)
+        if frame is None:
+            message = f"{self}: no frame within {cfg.connect_timeout_ms} ms ({self._state()})"
+            self.disconnect()
+            raise ConnectionError(message)
+        if frame.image.shape != (cfg.height, cfg.width, 3):
+            self.disconnect()
+            raise RuntimeError(f"{self}: frames are {frame.image.shape[1]}x{frame.image.shape[0]}, the config says "
+                               f"{cfg.width}x{cfg.height}")
+        if not warmup:
+            self._last_seq = 0
+
+    def _connected_client(self) -> BridgeClient:
+        if self._client is None:
+            raise DeviceNotConnectedError(f"{self} is not connected")
+        return self._client
+
+    def _state(self) -> str:
+        try:
+            state, error = self._connected_client().status()
+        except BridgeError as exc:
+            return str(exc)
+        return f"last reported camera state {state or 'UNKNOWN'}" + (f"; {error}" if error else "")
+
+    def _fresh(self, timeout_ms: float) -> np.ndarray:
+        client = self._connected_client()
+        try:
+            frame = client.wait_newer(self._last_seq, timeout_ms / 1000)
+        except BridgeError as exc:
+            raise DeviceNotConnectedError(f"{self}: {exc}") from None
+        if frame is None:
+            raise TimeoutError(f"{self}: no new frame within {timeout_ms:.0f} ms ({self._state()})")
+        self._last_seq = frame.seq
+        return frame.image
+
+    def read(self, color_mode: ColorMode | None = None) -> np.ndarray:
+        if color_mode is not None and ColorMode(color_mode) is not self.config.color_mode:
+            raise ValueError(f"{self} delivers {self.config.color_mode.value}; set color_mode in its config")
+        return self._fresh(self.config.timeout_ms)
+
+    def async_read(self, timeout_ms: float = 200) -> np.ndarray:
+        return self._fresh(timeout_ms)
+
+    def read_latest(self, max_age_ms: int = 500) -> np.ndarray:
+        try:
+            frame = self._connected_client().latest()
+        except BridgeError as exc:
+            raise DeviceNotConnectedError(f"{self}: {exc}") from None
+        if frame is None:
+            raise TimeoutError(f"{self}: no frame yet ({self._state()})")
+        age_ms = (time.time_ns() - frame.stamp_ns) / 1e6
+        if age_ms > max_age_ms:
+            raise TimeoutError(f"{self}: newest frame is {age_ms:.0f} ms old, max {max_age_ms} ms ({self._state()})")
+        return frame.image
+
+    def disconnect(self) -> None:
+        if self._client is None:
+            raise DeviceNotConnectedError(f"{self} is not connected")
+        self._client.stop()
+        self._client = None

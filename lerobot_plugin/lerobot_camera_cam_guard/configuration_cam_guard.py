@@ -1,0 +1,27 @@
+"""`--robot.cameras='{front: {type: cam_guard, topic: /image_raw, width: 640, height: 480, fps: 30}}'`"""
+
+from dataclasses import dataclass
+
+from lerobot.cameras.configs import CameraConfig, ColorMode
+
+
+@CameraConfig.register_subclass("cam_guard")
+@dataclass
+class CamGuardCameraConfig(CameraConfig):
+    topic: str = "/image_raw"  # a cam_guard camera_node's image_raw (any sensor_msgs/Image works)
+    state_topic: str = "/camera_state"  # its state, quoted in errors; "" to ignore
+    color_mode: ColorMode = ColorMode.RGB
+    timeout_ms: int = 1000  # read() waits this long for a new frame
+    connect_timeout_ms: int = 10000  # connect() waits this long for the first one (DDS discovery takes 1-3 s)
+    fps: int | None = 30
+    width: int | None = 640
+    height: int | None = 480
+
+    def __post_init__(self) -> None:
+        self.color_mode = ColorMode(self.color_mode)
+        if not self.topic:
+            raise ValueError("topic must name an image topic, e.g. /image_raw")
+        if self.width is None or self.height is None or self.width <= 0 or self.height <= 0:
+            raise ValueError(f"width and height must be positive (got {self.width}x{self.height})")
+        if self.timeout_ms <= 0 or self.connect_timeout_ms <= 0:
+            raise ValueError("timeout_ms and connect_timeout_ms must be positive")

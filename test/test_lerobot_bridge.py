@@ -1,0 +1,229 @@
+"""The LeRobot plugin against the real lerobot package and real camera/reward node processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from helpers import NodeProcess
+
+lerobot = pytest.importorskip("lerobot", reason="lerobot is installed by scripts/setup_env.sh")
+gym = pytest.importorskip("gymnasium")
+
+from lerobot.cameras.configs import CameraConfig, ColorMode  # noqa: E402
+from lerobot.cameras.utils import make_cameras_from_configs  # noqa: E402
+from lerobot.utils.errors import DeviceNotConnectedError  # noqa: E402
+from lerobot_camera_cam_guard import CamGuardCamera, CamGuardCameraConfig, RewardSource  # noqa: E402
+from lerobot_camera_cam_guard.gym_wrapper import CamGuardRewardWrapper  # noqa: E402
+
+from cam_guard.synthetic import read_frame_counter  # noqa: E402
+
+CAMERA = {"device": "synthetic", "width": 320, "height": 240}
+
+
+def run_python(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_plugin_is_discovered_by_lerobot_without_loading_rclpy():
+    result = run_python("""
+        import importlib, pkgutil, sys
+        from lerobot.utils.import_utils import register_third_party_plugins
+        from lerobot.cameras.configs import CameraConfig
+        register_third_party_plugins()
+        try:  # what --env.discover_packages_path does; its module needs torch, accelerate, datasets
+            from lerobot.configs.parser import load_plugin
+        except ImportError:
+            def load_plugin(name):  # the same walk: the package, then every direct submodule
+                package = importlib.import_module(name)
+                for info in pkgutil.iter_modules(package.__path__, name + "."):
+                    importlib.import_module(info.name)
+        load_plugin("lerobot_camera_cam_guard")
+        assert "cam_guard" in CameraConfig.get_known_choices(), CameraConfig.get_known_choices()
+        assert "rclpy" not in sys.modules, "the plugin must not import rclpy"
+        assert "cv2" not in sys.modules
+        import threading
+        assert threading.active_count() == 1, threading.enumerate()
+        print("ok")
+    """)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+def test_config_parses_through_draccus_and_makes_the_camera():
+    import draccus
+
+    config = draccus.decode(CameraConfig, {"type": "cam_guard", "topic": "/wrist/image_raw", "width": 320,
+                                           "height": 240, "fps": 15, "color_mode": "bgr"})
+    assert isinstance(config, CamGuardCameraConfig)
+    assert (config.topic, config.width, config.fps, config.color_mode) == ("/wrist/image_raw", 320, 15, ColorMode.BGR)
+    assert config.type == "cam_guard"
+    cameras = make_cameras_from_configs({"wrist": config})
+    assert isinstance(cameras["wrist"], CamGuardCamera) and not cameras["wrist"].is_connected
+    with pytest.raises(ValueError, match="color_mode"):
+        CamGuardCameraConfig(color_mode="yuv")
+    with pytest.raises(ValueError, match="width and height"):
+        CamGuardCameraConfig(width=0)
+
+
+def test_reads_timeout_when_the_camera_dies_and_recover_when_it_returns(ros):
+    camera = CamGuardCamera(CamGuardCameraConfig(width=320, height=240, connect_timeout_ms=20000))
+    with pytest.raises(DeviceNotConnectedError):
+        camera.read()
+    node = NodeProcess("cam_guard.camera_node", CAMERA)
+    try:
+        camera.connect()
+        first = camera.read()
+        assert first.shape == (240, 320, 3) and first.dtype == np.uint8
+        assert np.median(first[:, :, 0]) == 128, "RGB order: the synthetic red channel is 128"
+        counters = [read_frame_counter(camera.async_read(timeout_ms=1000)) for _ in range(5)]
+        assert counters == sorted(set(counters)), "async_read returns each new frame once, in order"
+        assert camera.read_latest(max_age_ms=500).shape == (240, 320, 3)
+
+        node.stop(signal.SIGKILL)
+        time.sleep(0.4)  # let the newest frame age past max_age_ms; there is nothing else to wait on
+        with pytest.raises(TimeoutError, match="ms old"):
+            camera.read_latest(max_age_ms=300)
+        with pytest.raises(TimeoutError, match="last reported camera state"):
+            camera.async_read(timeout_ms=300)
+        node.__exit__(None, None, None)
+
+        node = NodeProcess("cam_guard.camera_node", CAMERA)
+        frame = camera.async_read(timeout_ms=20000)
+        assert frame.shape == (240, 320, 3)
+        assert camera.read_latest(max_age_ms=500) is not None
+    finally:
+        node.stop()
+        node.__exit__(None, None, None)
+        if camera.is_connected:
+            camera.disconnect()
+    assert not camera.is_connected
+    with pytest.raises(DeviceNotConnectedError):
+        camera.disconnect()
+
+
+def test_connect_without_a_stream_fails_clearly(ros):
+    camera = CamGuardCamera(CamGuardCameraConfig(topic="/nobody/image_raw", connect_timeout_ms=1500))
+    with pytest.raises(ConnectionError, match="no frame within 1500 ms"):
+        camera.connect()
+    assert not camera.is_connected
+
+
+def test_size_mismatch_is_refused_at_connect(ros):
+    with NodeProcess("cam_guard.camera_node", CAMERA) as node:
+        smaller = CamGuardCamera(CamGuardCameraConfig(width=640, height=480, connect_timeout_ms=20000))
+        with pytest.raises(RuntimeError, match="frames are 320x240, the config says 640x480"):
+            smaller.connect()
+        larger = CamGuardCamera(CamGuardCameraConfig(width=160, height=120, connect_timeout_ms=6000))
+        with pytest.raises(ConnectionError, match="320x240 bgr8 frame rejected"):
+            larger.connect()
+        node.stop()
+    assert not smaller.is_connected and not larger.is_connected
+
+
+def test_trainer_process_can_fork_while_frames_stream(ros):
+    """LeRobot's side holds no thread and no lock: a fork while reading hangs neither process."""
+    with NodeProcess("cam_guard.camera_node", CAMERA) as node:
+        result = run_python("""
+            import os, time
+            from lerobot_camera_cam_guard import CamGuardCamera, CamGuardCameraConfig
+            cfg = CamGuardCameraConfig(width=320, height=240, connect_timeout_ms=20000)
+            camera = CamGuardCamera(cfg)
+            camera.connect()
+            for _ in range(10):
+                camera.async_read(timeout_ms=2000)
+            pid = os.fork()  # deliberately, while the stream runs
+            if pid == 0:
+                child = CamGuardCamera(cfg)
+                child.connect()
+                frames = [child.async_read(timeout_ms=2000) for _ in range(10)]
+                child.disconnect()
+                os._exit(0 if len(frames) == 10 else 1)
+            for _ in range(30):
+                camera.async_read(timeout_ms=2000)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                time.sleep(0.05)
+            else:
+                os.kill(pid, 9)
+                raise SystemExit("child hung")
+            camera.disconnect()
+            print("child", os.waitstatus_to_exitcode(status))
+        """, timeout=90)
+        node.stop()
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "child 0" in result.stdout
+
+
+def test_find_cameras_lists_live_image_topics(ros):
+    with NodeProcess("cam_guard.camera_node", CAMERA) as node:
+        deadline = time.monotonic() + 20
+        found = []
+        while not any(c["id"] == "/image_raw" for c in found) and time.monotonic() < deadline:
+            found = CamGuardCamera.find_cameras()
+        node.stop()
+    assert {"name": "/image_raw", "type": "cam_guard", "id": "/image_raw"} in found
+
+
+class StepCounter(gym.Env):
+    observation_space = gym.spaces.Discrete(1)
+    action_space = gym.spaces.Discrete(1)
+
+    def reset(self, *, seed=None, options=None):
+        return 0, {}
+
+    def step(self, action):
+        return 0, -1.0, False, False, {"env": True}
+
+
+def test_reward_source_and_gym_wrapper_follow_the_reward_node(ros):
+    camera = NodeProcess("cam_guard.camera_node", {"device": "synthetic"})
+    reward = NodeProcess("cam_guard.reward_node")
+    try:
+        with RewardSource() as source:
+            deadline = time.monotonic() + 20
+            while True:  # state and reward are separate topics: wait for both
+                try:
+                    reading = source.latest(max_age_ms=500)
+                    if reading.camera_state == "STREAMING":
+                        break
+                except TimeoutError:
+                    pass
+                assert time.monotonic() < deadline, "no fresh reward with the camera STREAMING"
+                time.sleep(0.05)
+            assert 0.0 <= reading.probability <= 1.0 and reading.threshold == 0.5
+            assert reading.camera_state == "STREAMING" and reading.age_ms < 500
+            env = CamGuardRewardWrapper(StepCounter(), source)
+            env.reset()
+            seen = set()
+            for _ in range(200):  # the synthetic block crosses the success region every 2.5 s
+                _, r, terminated, _, info = env.step(0)
+                assert r in (0.0, 1.0) and terminated == (r == 1.0) and info["env"]
+                seen.add(r)
+                if seen == {0.0, 1.0}:
+                    break
+                time.sleep(0.05)
+            assert seen == {0.0, 1.0}
+            reward.stop(signal.SIGKILL)
+            time.sleep(0.6)  # the last reward ages past max_age_ms
+            with pytest.raises(TimeoutError, match="ms old"):
+                env.step(0)
+            lenient = CamGuardRewardWrapper(StepCounter(), source, on_stale="ignore")
+            _, r, _, _, info = lenient.step(0)
+            assert r == -1.0 and info["cam_guard_reward_stale"]
+    finally:
+        for node in (camera, reward):
+            node.stop()
+            node.__exit__(None, None, None)
+
+
+def test_no_bridge_processes_or_rings_left_behind():
+    leftovers = [f for f in os.listdir("/dev/shm") if f.startswith(f"cam_guard-bridge-{os.getpid()}-")]
+    assert leftovers == []
