@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from cam_guard.frame_ring import Frame, FrameRing, RewardSample, shm_dir
+from cam_guard.frame_ring import Frame, FrameRing, RewardSample, remove_stale_rings, ring_path
 
 _STOP_GRACE_S = 2.0
 _counter = itertools.count(1)
@@ -34,7 +34,8 @@ class BridgeClient:
         self._doorbell = -1
 
     def start(self) -> None:
-        path = os.path.join(shm_dir(), f"cam_guard-bridge-{os.getpid()}-{next(_counter)}")
+        remove_stale_rings()
+        path = ring_path("bridge", next(_counter))
         self._ring = FrameRing.create(path, self._capacity)
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)

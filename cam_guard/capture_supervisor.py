@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cam_guard.frame_ring import Frame, FrameRing, shm_dir
+from cam_guard.frame_ring import Frame, FrameRing, remove_stale_rings, ring_path
 from cam_guard.sources import CaptureSettings, SourceSpec, parse_source, video_devices
 from cam_guard.watchdog import CameraState, Watchdog, WatchdogConfig
 
@@ -45,6 +45,7 @@ class CaptureStatus:
     recover_s: tuple[float, float, float]
     worker_pid: int | None = None
     recent_errors: list[str] = field(default_factory=list)
+    unreaped_workers: int = 0  # killed workers still in the process table (stuck in the kernel)
 
 
 class _Worker:
@@ -143,6 +144,7 @@ class CaptureSupervisor:
         self._thread = threading.Thread(target=self._run, name="capture-supervisor", daemon=True)
         self._spare: _Worker | None = None
         self._worker: _Worker | None = None
+        self._killed: list[_Worker] = []  # SIGKILLed, not yet reaped: polled, never waited on
         self._ring_counter = 0
         self._current = 0
         self._format: dict[str, Any] = {}
@@ -153,6 +155,8 @@ class CaptureSupervisor:
 
     # -- public ------------------------------------------------------------------------------
     def start(self) -> None:
+        for name in remove_stale_rings():
+            self._log("info", f"removed {name}, left by a process that was killed")
         self._spare = self._new_worker()
         self._thread.start()
 
@@ -162,6 +166,7 @@ class CaptureSupervisor:
         for worker in (self._worker, self._spare):
             if worker is not None:
                 worker.terminate(_TERM_GRACE_S)
+        self._reap()
         with self._lock:
             self._watchdog.stop()
 
@@ -178,18 +183,28 @@ class CaptureSupervisor:
                 torn_frames=self._torn_frames, stalls=wd.stalls, reconnect_attempts=wd.reconnect_attempts,
                 recoveries=wd.recoveries, frame_age_s=wd.frame_age(now), rate_hz=rate,
                 detect_s=wd.detect_summary(), recover_s=wd.recover_summary(),
-                worker_pid=worker.proc.pid if worker else None, recent_errors=list(self._recent_errors))
+                worker_pid=worker.proc.pid if worker else None, recent_errors=list(self._recent_errors),
+            unreaped_workers=len(self._killed))
 
     # -- worker management -------------------------------------------------------------------
     def _new_worker(self) -> _Worker:
         self._ring_counter += 1
-        return _Worker(os.path.join(shm_dir(), f"cam_guard-{os.getpid()}-{self._ring_counter}"))
+        return _Worker(ring_path("capture", self._ring_counter))
+
+    def _retire(self, worker: _Worker) -> None:
+        worker.kill()
+        self._killed.append(worker)
+
+    def _reap(self) -> None:
+        # poll() reaps an exited worker; one stuck in the kernel stays listed until it exits.
+        self._killed = [w for w in self._killed if w.proc.poll() is None]
 
     def _launch(self, source: SourceSpec) -> _Worker:
+        self._reap()
         worker = self._spare if self._spare is not None and self._spare.proc.poll() is None else None
         if worker is None:
             if self._spare is not None:
-                self._spare.kill()
+                self._retire(self._spare)
             worker = self._new_worker()
         worker.assign(source, self.settings)
         self._spare = self._new_worker()
@@ -215,7 +230,7 @@ class CaptureSupervisor:
             reason = self._stream(self._worker)
             if self._stop.is_set():
                 return
-            self._worker.kill()  # never wait for it: it may be stuck in the kernel
+            self._retire(self._worker)  # never wait for it: it may be stuck in the kernel
             with self._lock:
                 was_streaming = self._watchdog.state is CameraState.STREAMING
                 self._watchdog.on_fault(time.monotonic(), reason)
@@ -248,6 +263,8 @@ class CaptureSupervisor:
                 return f"no frame within {self._watchdog.config.open_timeout:.2f} s of opening"
             # Wake at least every 0.1 s so stop() is seen promptly.
             events = worker.events(min(remaining, 0.1))
+            if self._killed:
+                self._reap()
             if self._stop.is_set():
                 return "stopping"
             if events is None:

@@ -47,6 +47,7 @@ def camera_diagnostic(status: CaptureStatus, name: str, expected_fps: float,
         "detect_s_last_median_worst": "/".join(f"{v:.3f}" for v in status.detect_s),
         "recover_s_last_median_worst": "/".join(f"{v:.3f}" for v in status.recover_s),
         "worker_pid": str(status.worker_pid or ""),
+        "unreaped_workers": str(status.unreaped_workers),
         "recent_errors": " | ".join(status.recent_errors),
     }
     return DiagnosticStatus(level=level, name=name, message=message, hardware_id=status.source,

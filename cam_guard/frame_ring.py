@@ -10,6 +10,7 @@ process that forks while using it leaves its child nothing to deadlock on.
 Used by the capture worker → camera node, and by the ROS bridge helper → LeRobot camera.
 """
 
+import contextlib
 import mmap
 import os
 import struct
@@ -35,6 +36,29 @@ _RETRIES = 8
 
 def shm_dir() -> str:
     return "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+
+
+def ring_path(kind: str, index: int) -> str:
+    """`<shm>/cam_guard-<kind>-<owner pid>-<index>`: the owner's PID lets a later process clean up."""
+    return os.path.join(shm_dir(), f"cam_guard-{kind}-{os.getpid()}-{index}")
+
+
+def remove_stale_rings() -> list[str]:
+    """Delete ring files whose owner process is gone (killed before it could unlink them)."""
+    removed = []
+    for name in os.listdir(shm_dir()):
+        parts = name.split("-")
+        if len(parts) != 4 or parts[0] != "cam_guard" or not parts[2].isdigit():
+            continue
+        try:
+            os.kill(int(parts[2]), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(shm_dir(), name))
+                removed.append(name)
+        except PermissionError:
+            pass  # another user's live process
+    return removed
 
 
 @dataclass

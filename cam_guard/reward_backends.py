@@ -140,7 +140,7 @@ class LeRobotClassifier:
         except ImportError:
             raise missing_extra("lerobot", "lerobot", "lerobot") from None
         if not Path(path).is_dir():
-            raise ClassifierError(f"LeRobot checkpoint directory '{path}' does not exist")
+            raise ClassifierError(f"the lerobot backend's checkpoint directory '{path}' does not exist")
         try:
             self._model = Classifier.from_pretrained(path).to(device).eval()
         except Exception as exc:  # from_pretrained raises many types for a bad checkpoint

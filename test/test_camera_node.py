@@ -117,4 +117,4 @@ def test_signal_stops_capture_and_exits_0_within_2_s(probe, sig):
     while process_alive(worker_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not process_alive(worker_pid), "capture worker outlived the node"
-    assert not [f for f in os.listdir(shm_dir()) if f.startswith(f"cam_guard-{cam.pid}-")]
+    assert not [f for f in os.listdir(shm_dir()) if f.startswith(f"cam_guard-capture-{cam.pid}-")]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cam_guard.capture_supervisor import candidate_sources
-from cam_guard.frame_ring import FrameRing, RewardSample, shm_dir
+from cam_guard.frame_ring import FrameRing, RewardSample, remove_stale_rings, shm_dir
 from cam_guard.latest import LatestValue
 from cam_guard.sources import SourceError, parse_source
 from cam_guard.synthetic import read_frame_counter, synthetic_frame
@@ -107,3 +107,23 @@ def test_synthetic_counter_survives_jpeg(index):
     frame = synthetic_frame(index, 320, 240)
     decoded = cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 50])[1], cv2.IMREAD_COLOR)
     assert read_frame_counter(decoded) == index
+
+
+def test_stale_rings_of_dead_processes_are_removed():
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True, timeout=30)
+    stale = os.path.join(shm_dir(), f"cam_guard-capture-{dead.stdout.strip()}-1")
+    live = os.path.join(shm_dir(), f"cam_guard-capture-{os.getpid()}-99")
+    for path in (stale, live):
+        FrameRing.create(path, pixel_capacity=0).close()
+    try:
+        removed = remove_stale_rings()
+        assert os.path.basename(stale) in removed and not os.path.exists(stale)
+        assert os.path.exists(live)
+    finally:
+        for path in (stale, live):
+            if os.path.exists(path):
+                os.unlink(path)
