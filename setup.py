@@ -25,7 +25,8 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
     ],
     python_requires=">=3.10",
-    install_requires=["setuptools", "numpy", "opencv-python-headless", "PyYAML"],
+    # simplejpeg is optional at run time (cv2 decodes without it), but faster and stricter.
+    install_requires=["setuptools", "numpy", "opencv-python-headless", "PyYAML", "simplejpeg"],
     extras_require={
         # ROS 2 Kilted from PyPI, for machines without a ROS install (CI, quick start).
         "ros-wheels": ["ros-rclpy", "ros-sensor-msgs", "ros-std-msgs", "ros-diagnostic-msgs",

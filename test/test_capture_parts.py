@@ -127,3 +127,21 @@ def test_stale_rings_of_dead_processes_are_removed():
         for path in (stale, live):
             if os.path.exists(path):
                 os.unlink(path)
+
+
+def test_decode_jpeg_rejects_truncated_and_corrupt_frames():
+    import cv2
+
+    from cam_guard.sources import decode_jpeg
+
+    frame = synthetic_frame(3, 320, 240)
+    jpeg = cv2.imencode(".jpg", frame)[1].tobytes()
+    decoded = decode_jpeg(jpeg)
+    assert decoded.shape == (240, 320, 3) and read_frame_counter(decoded) == 3
+    with pytest.raises(ValueError, match="truncated"):
+        decode_jpeg(jpeg[: len(jpeg) // 2])
+    corrupt = bytearray(jpeg)
+    corrupt[len(jpeg) // 3: len(jpeg) // 3 + 200] = np.random.default_rng(1).integers(0, 256, 200,
+                                                                                    dtype=np.uint8).tobytes()
+    with pytest.raises(ValueError, match=r"corrupt|undecodable"):
+        decode_jpeg(bytes(corrupt))

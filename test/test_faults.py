@@ -120,15 +120,29 @@ def test_camera_that_comes_back_at_another_address_is_found_by_scanning(probe, s
     assert_no_stale_frames(camera)
 
 
-def test_corrupt_jpeg_frames_do_not_stop_the_stream(probe, server, start_camera):
+def test_corrupt_jpeg_frames_are_counted_and_never_published(probe, server, start_camera):
     camera = start_camera(probe, server.url)
-    before = len(camera.images.items)
-    server.corrupt(30)
-    camera.images.wait_count(before + 45, timeout=10)
+    server.corrupt(8)  # about 0.27 s of garbage: shorter than stall_timeout
+    after = server.frames_sent + 8
+    camera.images.wait_for(lambda ms: any(read_frame_counter(from_image_msg(m)) > after + 15 for m in ms), 10,
+                           "good frames after the corrupt ones")
     values = camera.diagnostics()
     stop_camera(camera)
-    assert values["state"] == "STREAMING" and values["stalls"] == "0"
-    assert all(m.width == 320 for m in camera.images.messages)
+    assert int(values["bad_frames"]) >= 6, values  # a few may fall before the worker reads the stream
+    assert values["stalls"] == "0"
+    assert_no_stale_frames(camera)
+    counters = [read_frame_counter(from_image_msg(m)) for m in camera.images.messages]
+    gaps = [b - a for a, b in itertools.pairwise(counters)]
+    assert max(gaps) >= 6, "the corrupt frames must be missing from what was published"
+
+
+def test_a_run_of_corrupt_frames_longer_than_stall_timeout_is_a_stall(probe, server, start_camera):
+    camera = start_camera(probe, server.url)
+    camera.fault_cycle(lambda: server.corrupt(45), None, *TIMEOUTS)  # 1.5 s with no good frame
+    values = camera.diagnostics()
+    stop_camera(camera)
+    assert int(values["bad_frames"]) > 10 and int(values["stalls"]) == 1
+    assert_no_stale_frames(camera)
 
 
 def test_slow_source_is_a_warning_not_a_stall(probe, server, start_camera):
