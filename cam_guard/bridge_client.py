@@ -22,6 +22,16 @@ class BridgeError(ConnectionError):
     """The helper process is gone or could not start."""
 
 
+def require_fresh(what: str, stamp_ns: int | None, max_age_ms: float, state: str) -> float:
+    """Age in ms of the newest `what` (from its capture stamp); TimeoutError if none or too old."""
+    if stamp_ns is None:
+        raise TimeoutError(f"no {what} yet ({state})")
+    age_ms = (time.time_ns() - stamp_ns) / 1e6
+    if age_ms > max_age_ms:
+        raise TimeoutError(f"newest {what} is {age_ms:.0f} ms old, max {max_age_ms:.0f} ms ({state})")
+    return age_ms
+
+
 class BridgeClient:
     def __init__(self, image_topic: str = "", color: str = "rgb", state_topic: str = "", reward_topic: str = "",
                  max_width: int = 0, max_height: int = 0) -> None:
@@ -109,6 +119,14 @@ class BridgeClient:
 
     def status(self) -> tuple[str, str]:
         return self._checked_ring().status()
+
+    def describe_state(self) -> str:
+        """For error messages: what the camera last said about itself, or why we cannot know."""
+        try:
+            state, error = self.status()
+        except BridgeError as exc:
+            return str(exc)
+        return f"last reported camera state {state or 'UNKNOWN'}" + (f"; {error}" if error else "")
 
     def reward(self) -> RewardSample | None:
         return self._checked_ring().reward()

@@ -1,6 +1,5 @@
 """CamGuardCamera: LeRobot's Camera interface over a cam_guard ROS 2 image topic."""
 
-import time
 from typing import Any
 
 import numpy as np
@@ -8,7 +7,7 @@ from lerobot.cameras.camera import Camera
 from lerobot.cameras.configs import ColorMode
 from lerobot.utils.errors import DeviceAlreadyConnectedError, DeviceNotConnectedError
 
-from cam_guard.bridge_client import BridgeClient, BridgeError, list_image_topics
+from cam_guard.bridge_client import BridgeClient, BridgeError, list_image_topics, require_fresh
 from lerobot_camera_cam_guard.configuration_cam_guard import CamGuardCameraConfig
 
 
@@ -61,11 +60,7 @@ class CamGuardCamera(Camera):
         return self._client
 
     def _state(self) -> str:
-        try:
-            state, error = self._connected_client().status()
-        except BridgeError as exc:
-            return str(exc)
-        return f"last reported camera state {state or 'UNKNOWN'}" + (f"; {error}" if error else "")
+        return self._connected_client().describe_state()
 
     def _fresh(self, timeout_ms: float) -> np.ndarray:
         client = self._connected_client()
@@ -91,11 +86,8 @@ class CamGuardCamera(Camera):
             frame = self._connected_client().latest()
         except BridgeError as exc:
             raise DeviceNotConnectedError(f"{self}: {exc}") from None
-        if frame is None:
-            raise TimeoutError(f"{self}: no frame yet ({self._state()})")
-        age_ms = (time.time_ns() - frame.stamp_ns) / 1e6
-        if age_ms > max_age_ms:
-            raise TimeoutError(f"{self}: newest frame is {age_ms:.0f} ms old, max {max_age_ms} ms ({self._state()})")
+        require_fresh(f"frame on {self.config.topic}", None if frame is None else frame.stamp_ns, max_age_ms,
+                      self._state())
         return frame.image
 
     def disconnect(self) -> None:

@@ -1,9 +1,8 @@
 """The reward_node's success probability, for a trainer to poll (no DDS in the trainer)."""
 
-import time
 from dataclasses import dataclass
 
-from cam_guard.bridge_client import BridgeClient, BridgeError
+from cam_guard.bridge_client import BridgeClient, BridgeError, require_fresh
 
 
 @dataclass(frozen=True)
@@ -45,10 +44,6 @@ class RewardSource:
             state, _ = self._client.status()
         except BridgeError as exc:
             raise ConnectionError(f"reward source: {exc}") from None
-        if sample is None:
-            raise TimeoutError(f"no reward received yet (last reported camera state {state or 'UNKNOWN'})")
-        age_ms = (time.time_ns() - sample.stamp_ns) / 1e6
-        if age_ms > max_age_ms:
-            raise TimeoutError(f"newest reward is {age_ms:.0f} ms old, max {max_age_ms:.0f} ms "
-                               f"(last reported camera state {state or 'UNKNOWN'})")
+        age_ms = require_fresh("reward", None if sample is None else sample.stamp_ns, max_age_ms,
+                               self._client.describe_state())
         return RewardReading(sample.probability, sample.success, sample.threshold, age_ms, state)
