@@ -92,3 +92,40 @@ def test_lerobot_backend_without_its_extra_names_the_pip_command(tmp_path):
 def test_unknown_backend():
     with pytest.raises(ClassifierError, match="unknown backend"):
         make_classifier("magic", "", Preprocessing())
+
+
+@pytest.fixture(scope="module")
+def lerobot_checkpoint(tmp_path_factory):
+    pytest.importorskip("torch", reason="the lerobot backend needs torch (not installed in CI)")
+    pytest.importorskip("transformers", reason="LeRobot's classifier encoder needs transformers")
+    try:
+        import lerobot.policies.sac.reward_model.modeling_classifier  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"lerobot's model stack does not import here: {exc}")
+    from lerobot_models import tiny_reward_classifier
+
+    return tiny_reward_classifier(tmp_path_factory.mktemp("lerobot"))
+
+
+def test_lerobot_backend_runs_a_real_lerobot_checkpoint(lerobot_checkpoint):
+    import torch
+    from lerobot.policies.sac.reward_model.modeling_classifier import Classifier
+
+    classifier = LeRobotClassifier(str(lerobot_checkpoint), Preprocessing((128, 128), [(0, 0, 240, 320)]))
+    assert classifier.cameras == 1
+    image = rgb_synthetic(60)
+    ours = classifier.predict([image])
+    # The same prediction, preprocessed independently: crop, area resize, /255, ImageNet mean/std, NCHW.
+    crop = cv2.resize(image[0:240, 0:320], (128, 128), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    tensor = torch.from_numpy(((crop - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]).astype(np.float32))
+    model = Classifier.from_pretrained(str(lerobot_checkpoint)).eval()
+    with torch.inference_mode():
+        expected = float(model.predict([tensor.permute(2, 0, 1)[None]]).probabilities.reshape(-1)[0])
+    assert ours == pytest.approx(expected, abs=1e-5)
+    assert 0.0 < ours < 1.0
+    assert classifier.predict([np.zeros_like(image)]) != pytest.approx(ours, abs=1e-6)
+
+
+def test_lerobot_backend_refuses_a_directory_without_a_checkpoint(lerobot_checkpoint, tmp_path):
+    with pytest.raises(ClassifierError, match="cannot load LeRobot classifier"):
+        LeRobotClassifier(str(tmp_path), Preprocessing())
