@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cam_guard.frame_ring import Frame, FrameRing, remove_stale_rings, ring_path
+from cam_guard.rate_meter import RateMeter
 from cam_guard.sources import CaptureSettings, SourceSpec, parse_source, video_devices
 from cam_guard.watchdog import CameraState, Watchdog, WatchdogConfig
 
@@ -150,7 +151,7 @@ class CaptureSupervisor:
         self._format: dict[str, Any] = {}
         self._bad_frames = 0
         self._torn_frames = 0
-        self._rate_window: list[float] = []
+        self._rate = RateMeter(window_s=2.0)
         self._recent_errors: list[str] = []
 
     # -- public ------------------------------------------------------------------------------
@@ -174,17 +175,15 @@ class CaptureSupervisor:
         now = time.monotonic()
         with self._lock:
             wd = self._watchdog
-            window = [t for t in self._rate_window if now - t <= 2.0]
-            rate = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 2 else 0.0
             worker = self._worker
             return CaptureStatus(
                 state=wd.state, reason=wd.reason, source=str(self.candidates[self._current]),
                 format=dict(self._format), frames=wd.frames, bad_frames=self._bad_frames,
                 torn_frames=self._torn_frames, stalls=wd.stalls, reconnect_attempts=wd.reconnect_attempts,
-                recoveries=wd.recoveries, frame_age_s=wd.frame_age(now), rate_hz=rate,
+                recoveries=wd.recoveries, frame_age_s=wd.frame_age(now), rate_hz=self._rate.rate_hz(now),
                 detect_s=wd.detect_summary(), recover_s=wd.recover_summary(),
                 worker_pid=worker.proc.pid if worker else None, recent_errors=list(self._recent_errors),
-            unreaped_workers=len(self._killed))
+                unreaped_workers=len(self._killed))
 
     # -- worker management -------------------------------------------------------------------
     def _new_worker(self) -> _Worker:
@@ -307,5 +306,5 @@ class CaptureSupervisor:
         now = time.monotonic()
         with self._lock:
             self._watchdog.on_frame(now)
-            self._rate_window = [t for t in self._rate_window if now - t <= 2.0] + [now]
+        self._rate.add(now=now)
         self._on_frame(frame)

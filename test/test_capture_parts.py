@@ -145,3 +145,14 @@ def test_decode_jpeg_rejects_truncated_and_corrupt_frames():
                                                                                     dtype=np.uint8).tobytes()
     with pytest.raises(ValueError, match=r"corrupt|undecodable"):
         decode_jpeg(bytes(corrupt))
+
+
+def test_rate_meter_counts_only_its_window():
+    from cam_guard.rate_meter import RateMeter
+
+    meter = RateMeter(window_s=2.0)
+    for i in range(61):  # 30 Hz for 2 s, values 0..60
+        meter.add(float(i), now=100.0 + i / 30)
+    assert meter.rate_hz(now=102.0) == pytest.approx(30.0)
+    assert meter.percentile(50, now=102.0) == pytest.approx(30.0)
+    assert meter.rate_hz(now=110.0) == 0.0  # everything aged out
