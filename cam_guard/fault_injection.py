@@ -50,6 +50,7 @@ class MjpegFaultServer:
         self.cycle_frames = cycle_frames
         self._frame_cache: dict[int, bytes] = {}
         self.recent_jpegs: deque[bytes] = deque(maxlen=256)  # what was sent, newest last
+        self.sent_at: dict[int, float] = {}  # frame number -> time.time() it was written (last 1000)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, port: int = 0, path: str | None = None) -> str:
@@ -135,7 +136,7 @@ class MjpegFaultServer:
             self._frame_cache[key] = self._encode(key)
         return self._frame_cache[key]
 
-    def _next_payload(self) -> tuple[bytes, bool]:
+    def _next_payload(self) -> tuple[int, bytes, bool]:
         with self._lock:
             index = self.frames_sent
             self.frames_sent += 1
@@ -147,9 +148,9 @@ class MjpegFaultServer:
                 body = bytearray(jpeg)
                 middle = slice(len(body) // 3, len(body) - 2)
                 body[middle] = rng.integers(0, 256, len(body[middle]), dtype=np.uint8).tobytes()
-                return bytes(body), False
+                return index, bytes(body), False
             truncate, self._truncate_next = self._truncate_next, False
-        return self._jpeg(index), truncate
+        return index, self._jpeg(index), truncate
 
     def _interval(self) -> float:
         with self._lock:
@@ -180,7 +181,7 @@ class MjpegFaultServer:
                             continue
                         if generation != owner._generation:
                             break
-                        payload, truncate = owner._next_payload()
+                        index, payload, truncate = owner._next_payload()
                         head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                                 f"Content-Length: {len(payload)}\r\n\r\n").encode()
                         if truncate:
@@ -191,6 +192,8 @@ class MjpegFaultServer:
                         self.wfile.write(head + payload + b"\r\n")
                         self.wfile.flush()
                         owner.recent_jpegs.append(payload)
+                        owner.sent_at[index] = time.time()
+                        owner.sent_at.pop(index - 1000, None)
                         next_due += owner._interval()
                         delay = next_due - time.monotonic()
                         if delay > 0:

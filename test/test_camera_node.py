@@ -81,6 +81,27 @@ def test_mjpeg_source_publishes_camera_jpeg_bytes_unchanged(probe):
     assert compressed_stamps & {stamp_to_ns(m.header.stamp) for m in raw}, "both topics share capture stamps"
 
 
+def test_camera_info_carries_the_calibration_file(probe, tmp_path):
+    calibration = tmp_path / "wrist.yaml"
+    calibration.write_text("""image_width: 320
+image_height: 240
+camera_name: wrist
+camera_matrix: {rows: 3, cols: 3, data: [300.0, 0.0, 160.0, 0.0, 301.0, 120.0, 0.0, 0.0, 1.0]}
+distortion_model: plumb_bob
+distortion_coefficients: {rows: 1, cols: 5, data: [0.1, -0.2, 0.001, 0.002, 0.0]}
+rectification_matrix: {rows: 3, cols: 3, data: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]}
+projection_matrix: {rows: 3, cols: 4, data: [300.0, 0.0, 160.0, 0.0, 0.0, 301.0, 120.0, 0.0, 0.0, 0.0, 1.0, 0.0]}
+""")
+    infos = probe.subscribe(CameraInfo, "/camera_info")
+    with NodeProcess(CAMERA, {"device": "synthetic", "width": 320, "height": 240,
+                              "camera_info_url": f"file://{calibration}"}) as cam:
+        info = infos.wait_count(2, timeout=20)[-1]
+        cam.stop()
+    assert info.distortion_model == "plumb_bob"
+    assert list(info.k) == [300.0, 0.0, 160.0, 0.0, 301.0, 120.0, 0.0, 0.0, 1.0]
+    assert list(info.d) == [0.1, -0.2, 0.001, 0.002, 0.0] and info.p[0] == 300.0
+
+
 @pytest.mark.parametrize(("params", "message"), [
     ({"width": 5}, "'width' is out of range"),
     ({"fps": 0.0}, "'fps' is out of range"),
