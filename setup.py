@@ -11,6 +11,7 @@ EXECUTABLES = {
     "reward_node": "cam_guard.reward_node:main",
     "preview_node": "cam_guard.preview_node:main",
     "hilserl_graph": "cam_guard.graph_launcher:main",
+    "cam_guard_hz": "cam_guard.topic_hz:main",
 }
 
 setup(

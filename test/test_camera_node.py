@@ -54,6 +54,18 @@ def test_synthetic_source_publishes_frames_info_state_and_diagnostics(probe):
     assert int(values["frames_captured"]) > 0
 
 
+def test_cam_guard_hz_reports_the_rate_a_newcomer_should_see(ros):
+    with NodeProcess(CAMERA, {"device": "synthetic", "width": 320, "height": 240}) as cam, \
+            NodeProcess("cam_guard.topic_hz", args=["/image_raw", "--duration", "4"]) as hz:
+        code = hz.wait(timeout=30)
+        output = hz.output()
+        cam.stop()
+    assert code == 0, output
+    rates = [float(line.split(": ")[1].split(" Hz")[0]) for line in output.splitlines() if " Hz, " in line]
+    assert rates and 20 < rates[-1] < 40, output
+    assert "320x240 bgr8" in output
+
+
 def test_rgb8_encoding_swaps_channels(probe):
     images = probe.subscribe(Image, "/image_raw")
     with NodeProcess(CAMERA, {"device": "synthetic", "width": 320, "height": 240, "encoding": "rgb8"}) as cam:
