@@ -19,7 +19,7 @@ from cam_guard.harness import RosProbe, start_camera
 
 
 def soak(name: str, cycles: int, stall_timeout: float) -> list[object]:
-    with MjpegFaultServer(640, 480, 30) as server, MjpegFaultServer(640, 480, 30, path="/other.mjpg") as other:
+    with MjpegFaultServer(640, 480, 30) as server:
         port = server.port
         faults = {
             "stall (no bytes, connection open)": (server.stall, server.resume),
@@ -30,7 +30,7 @@ def soak(name: str, cycles: int, stall_timeout: float) -> list[object]:
         inject, restore = faults[name]
         ok_detect = ok_recover = 0
         with RosProbe() as probe:
-            camera = start_camera(probe, server.url, stall_timeout=stall_timeout, fallback_devices=[other.url])
+            camera = start_camera(probe, server.url, stall_timeout=stall_timeout)
             for _ in range(cycles):
                 try:
                     camera.fault_cycle(inject, restore, detect_timeout=10, recover_timeout=15)

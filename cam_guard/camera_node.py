@@ -8,6 +8,7 @@ import threading
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy._rclpy_pybind11 import RCLError
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
@@ -85,10 +86,11 @@ class CameraNode(GuardedNode):
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._published = 0
         self._publisher_failed = False
-        self._last_state: CameraState | None = None
+        self._state_changed = threading.Event()
         self._frames: LatestValue[Frame] = LatestValue()
         self._publisher = threading.Thread(target=self._publish_loop, name="camera-publisher", daemon=True)
-        self._supervisor = CaptureSupervisor(candidates, settings, watchdog, self._frames.put, self._log)
+        self._supervisor = CaptureSupervisor(candidates, settings, watchdog, self._frames.put, self._log,
+                                             self._on_state)
         self._publisher.start()
         self._supervisor.start()
         self.create_timer(0.05, self._watch_state)
@@ -131,14 +133,24 @@ class CameraNode(GuardedNode):
             self._info_pub.publish(info)
             self._published += 1
 
+    def _on_state(self, state: CameraState, _reason: str) -> None:
+        # Called from the supervisor thread at each transition; rclpy publishers are thread-safe.
+        if state is CameraState.STOPPED:
+            return  # close() says STOPPED once the supervisor is down
+        try:
+            self._state_pub.publish(String(data=state.value))
+        except RCLError:
+            if self.context.ok():
+                raise
+            return  # Ctrl-C shut the context down while the camera was changing state
+        self._state_changed.set()
+
     def _watch_state(self) -> None:
-        status = self._supervisor.status()
-        if status.state is not self._last_state:
-            self._last_state = status.state
-            self._state_pub.publish(String(data=status.state.value))
+        if self._state_changed.is_set():  # diagnostics follow a state change at once, not next second
+            self._state_changed.clear()
             self._publish_diagnostics()
         if self._supervisor.failed.is_set() or self._publisher_failed:
-            self.get_logger().error(f"giving up: {status.reason or 'publisher failed'}")
+            self.get_logger().error(f"giving up: {self._supervisor.status().reason or 'publisher failed'}")
             self.exit_code = EXIT_CAMERA_FAILED
 
     def _publish_diagnostics(self) -> None:
@@ -150,10 +162,11 @@ class CameraNode(GuardedNode):
         self._diag_pub.publish(array)
 
     def close(self) -> None:
+        failed = self._supervisor.failed.is_set()
         self._supervisor.stop()
         self._frames.close()
         self._publisher.join(timeout=1.0)
-        if self.context.ok() and self._last_state is not CameraState.FAILED:
+        if self.context.ok() and not failed:  # FAILED stays the last word of a camera that gave up
             self._state_pub.publish(String(data=CameraState.STOPPED.value))
 
 

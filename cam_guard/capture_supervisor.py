@@ -131,13 +131,18 @@ def candidate_sources(device: str, fallback_devices: list[str], scan_video_devic
 class CaptureSupervisor:
     def __init__(self, candidates: list[SourceSpec], settings: CaptureSettings, config: WatchdogConfig,
                  on_frame: Callable[[Frame], None],
-                 log: Callable[[str, str], None] = lambda level, message: None) -> None:
+                 log: Callable[[str, str], None] = lambda level, message: None,
+                 on_state: Callable[[CameraState, str], None] = lambda state, reason: None) -> None:
+        """`on_frame` gets every good frame; `on_state` every state transition, as it happens
+        (a reconnect can take less than 50 ms: a poller would miss the STALLED in between)."""
         if not candidates:
             raise ValueError("no source to capture from")
         self.candidates = candidates
         self.settings = settings
         self._on_frame = on_frame
         self._log = log
+        self._on_state = on_state
+        self._reported_state: CameraState | None = None
         self._lock = threading.Lock()
         self._watchdog = Watchdog(config, time.monotonic())
         self._stop = threading.Event()
@@ -170,6 +175,7 @@ class CaptureSupervisor:
         self._reap()
         with self._lock:
             self._watchdog.stop()
+        self._report_state()
 
     def status(self) -> CaptureStatus:
         now = time.monotonic()
@@ -184,6 +190,14 @@ class CaptureSupervisor:
                 detect_s=wd.detect_summary(), recover_s=wd.recover_summary(),
                 worker_pid=worker.proc.pid if worker else None, recent_errors=list(self._recent_errors),
                 unreaped_workers=len(self._killed))
+
+    def _report_state(self) -> None:
+        with self._lock:
+            state, reason = self._watchdog.state, self._watchdog.reason
+            if state is self._reported_state:
+                return
+            self._reported_state = state
+        self._on_state(state, reason)
 
     # -- worker management -------------------------------------------------------------------
     def _new_worker(self) -> _Worker:
@@ -218,6 +232,7 @@ class CaptureSupervisor:
             with self._lock:
                 self._watchdog.state = CameraState.FAILED
                 self._watchdog.reason = f"supervisor error: {exc!r}"
+            self._report_state()
             self.failed.set()
 
     def _supervise(self) -> None:
@@ -225,6 +240,7 @@ class CaptureSupervisor:
             source = self.candidates[self._current]
             with self._lock:
                 self._watchdog.on_attempt(time.monotonic())
+            self._report_state()
             self._worker = self._launch(source)
             reason = self._stream(self._worker)
             if self._stop.is_set():
@@ -235,6 +251,7 @@ class CaptureSupervisor:
                 self._watchdog.on_fault(time.monotonic(), reason)
                 state, backoff = self._watchdog.state, self._watchdog.backoff()
                 self._recent_errors = [*self._recent_errors, reason][-5:]
+            self._report_state()
             if state is CameraState.FAILED:
                 self._log("error", f"camera failed: {self._watchdog.reason}")
                 self.failed.set()
@@ -306,5 +323,6 @@ class CaptureSupervisor:
         now = time.monotonic()
         with self._lock:
             self._watchdog.on_frame(now)
+        self._report_state()
         self._rate.add(now=now)
         self._on_frame(frame)
