@@ -13,7 +13,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from cam_guard import fork_audit
-from cam_guard.transport import apply_shm_profile
+from cam_guard.transport import apply_shm_profile, remove_orphaned_fastdds_segments
 
 
 class ConfigError(ValueError):
@@ -82,7 +82,11 @@ def run_node(node_class: type[GuardedNode], args: Sequence[str] | None = None) -
     """Create, spin and tear down a node; Ctrl-C and SIGTERM exit 0, bad parameters exit 2."""
     fork_audit.install_from_env()
     apply_shm_profile()
+    orphans, freed = remove_orphaned_fastdds_segments()
     rclpy.init(args=args)
+    if orphans:
+        rclpy.logging.get_logger("cam_guard").info(
+            f"removed {orphans} Fast DDS shared-memory segment(s) ({freed / 2**20:.0f} MiB) left by killed processes")
     try:
         node = node_class()
     except ConfigError as exc:

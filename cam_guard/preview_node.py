@@ -11,6 +11,7 @@ import time
 
 import cv2
 from geometry_msgs.msg import Vector3Stamped
+from rclpy._rclpy_pybind11 import RCLError
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -83,7 +84,12 @@ class PreviewNode(GuardedNode):
             elif self._last_frame is not None and self._frame_age(self._last_frame) <= self._stale_after:
                 continue
             last_drawn = now
-            self._draw(msg)
+            try:
+                self._draw(msg)
+            except RCLError:
+                if self.context.ok():
+                    raise
+                return  # Ctrl-C shut the context down under us
 
     @staticmethod
     def _frame_age(msg: Image) -> float:

@@ -4,7 +4,10 @@
 first participant is created.
 """
 
+import contextlib
+import fcntl
 import os
+import re
 from pathlib import Path
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -35,6 +38,45 @@ def apply_shm_profile() -> str | None:
     legacy = os.environ.get("ROS_DISTRO", "") in _FASTDDS_2_DISTROS
     os.environ[_PROFILE_VARS[1] if legacy else _PROFILE_VARS[0]] = str(PROFILE_PATH)
     return str(PROFILE_PATH)
+
+
+_SEGMENT = re.compile(r"^fastdds_[0-9a-f]{16}$")  # data segments; fastdds_port* are Fast DDS's to manage
+
+
+def remove_orphaned_fastdds_segments(directory: str = "/dev/shm") -> tuple[int, int]:
+    """Delete Fast DDS shared-memory segments whose owner process is gone; returns (count, bytes).
+
+    A participant holds an flock on `<segment>_el` while it lives and removes both files when it
+    exits cleanly; one that was killed leaves them behind (32 MiB each with our profile), and a
+    camera respawned for days would fill /dev/shm. Unlinking does not disturb processes that still
+    have a segment mapped. This is what Fast DDS's `fastdds shm clean` does.
+    """
+    removed = freed = 0
+    with contextlib.suppress(FileNotFoundError):
+        names = os.listdir(directory)
+        for name in names:
+            if not _SEGMENT.match(name) or f"{name}_el" not in names:
+                continue
+            segment, lock = os.path.join(directory, name), os.path.join(directory, f"{name}_el")
+            try:
+                fd = os.open(lock, os.O_RDWR)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue  # held: its owner is alive
+            try:
+                size = os.stat(segment).st_blocks * 512
+                os.unlink(segment)
+                os.unlink(lock)
+                removed, freed = removed + 1, freed + size
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+    return removed, freed
 
 
 def image_qos(name: str) -> QoSProfile:
