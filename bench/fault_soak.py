@@ -8,20 +8,25 @@ The node's own figures (watchdog: last good frame → stall decided) are printed
 """
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import _common  # noqa: F401  (sets the ROS environment first)
 import rclpy
 from _common import machine, pct, table
 
-from cam_guard.fault_injection import MjpegFaultServer
+from cam_guard.fault_injection import FifoCamera, MjpegFaultServer
 from cam_guard.harness import RosProbe, start_camera
 
 
 def soak(name: str, cycles: int, stall_timeout: float) -> list[object]:
-    with MjpegFaultServer(640, 480, 30) as server:
+    with MjpegFaultServer(640, 480, 30) as server, tempfile.TemporaryDirectory() as tmp:
         port = server.port
+        fifo = FifoCamera(Path(tmp) / "camera.mjpg")
+        device = str(fifo.path) if name.startswith("read stuck") else server.url
         faults = {
+            "read stuck in the kernel (pipe goes quiet)": (fifo.flowing.clear, fifo.flowing.set),
             "stall (no bytes, connection open)": (server.stall, server.resume),
             "connection dropped": (server.drop, None),
             "half a frame, then silence": (server.truncate, server.resume),
@@ -30,7 +35,7 @@ def soak(name: str, cycles: int, stall_timeout: float) -> list[object]:
         inject, restore = faults[name]
         ok_detect = ok_recover = 0
         with RosProbe() as probe:
-            camera = start_camera(probe, server.url, stall_timeout=stall_timeout)
+            camera = start_camera(probe, device, stall_timeout=stall_timeout)
             for _ in range(cycles):
                 try:
                     camera.fault_cycle(inject, restore, detect_timeout=10, recover_timeout=15)
@@ -45,6 +50,7 @@ def soak(name: str, cycles: int, stall_timeout: float) -> list[object]:
             values = camera.diagnostics()
             camera.node.stop()
             camera.node.__exit__(None, None, None)
+        fifo.close()
     detect = [d * 1000 for d in camera.detect_s]
     recover = [r * 1000 for r in camera.recover_s]
     node_detect = values["detect_s_last_median_worst"].split("/")
@@ -61,7 +67,7 @@ def main() -> None:
     rclpy.init()
     rows = []
     for name in ("stall (no bytes, connection open)", "connection dropped", "half a frame, then silence",
-                 "camera vanishes, returns on same address"):
+                 "camera vanishes, returns on same address", "read stuck in the kernel (pipe goes quiet)"):
         started = time.monotonic()
         rows.append(soak(name, args.cycles, args.stall_timeout))
         print(rows[-1], f"({time.monotonic() - started:.0f} s)", flush=True)

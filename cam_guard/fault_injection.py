@@ -1,13 +1,18 @@
-"""An MJPEG-over-HTTP camera on 127.0.0.1 that a test can stall, slow, corrupt, drop and restart.
+"""Cameras that fail for real, for the fault-injection tests and the benchmarks.
 
-OpenCV's FFmpeg backend blocks on it for real, so it exercises the same code paths a network or
-USB camera does when it hangs. Used by the fault-injection tests and the benchmarks.
+- `MjpegFaultServer`: MJPEG over HTTP on 127.0.0.1 that can stall, slow down, corrupt, drop and
+  restart. OpenCV's FFmpeg backend blocks on it the way it does on a network camera.
+- `FifoCamera`: MJPEG into a named pipe; when it goes quiet the reader blocks in read(2) in the
+  kernel, where no FFmpeg timeout applies, as with a wedged USB driver.
 """
 
+import contextlib
+import os
 import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -206,3 +211,33 @@ class MjpegFaultServer:
                     self.close_connection = True
 
         return Handler
+
+
+class FifoCamera:
+    """MJPEG frames written into a named pipe: when the writer goes quiet, the reader blocks
+    inside read(2) in the kernel, where no FFmpeg timeout applies (only killing the reader helps)."""
+
+    def __init__(self, path: Path) -> None:
+        os.mkfifo(path)
+        self.path = path
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._write, daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        fd = os.open(self.path, os.O_RDWR)  # read-write: open() does not wait for a reader
+        index = 0
+        try:
+            while not self._stop.wait(1 / 30):
+                if self.flowing.is_set():
+                    with contextlib.suppress(BrokenPipeError):
+                        os.write(fd, cv2.imencode(".jpg", synthetic_frame(index, 320, 240))[1].tobytes())
+                    index += 1
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

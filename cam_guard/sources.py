@@ -2,11 +2,12 @@
 
 Accepted forms: `synthetic`; a V4L2 index (`0`); a device path (`/dev/video0`, or a stable
 `/dev/v4l/by-id/...` link, resolved again at every open so a re-enumerated camera is found);
-a URL or a video file, opened through OpenCV's FFmpeg backend.
+a URL, a video file or a named pipe (FIFO) carrying MJPEG, opened through OpenCV's FFmpeg backend.
 """
 
 import glob
 import os
+import stat
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -49,10 +50,17 @@ def parse_source(text: str) -> SourceSpec:
         return SourceSpec("v4l2", text)
     if "://" in text:
         return SourceSpec("ffmpeg", text)
-    if os.path.isfile(text):
+    if os.path.isfile(text) or is_fifo(text):
         return SourceSpec("ffmpeg", os.path.abspath(text))
     raise SourceError(
         f"device '{text}' is not 'synthetic', a V4L2 index, a /dev path, a URL or an existing file")
+
+
+def is_fifo(path: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def video_devices() -> list[str]:
@@ -137,11 +145,15 @@ class CaptureSource:
                 cap.set(cv2.CAP_PROP_FPS, s.fps)
                 cap.set(cv2.CAP_PROP_BUFFERSIZE, s.buffer_size)
         else:
+            if is_fifo(self.spec.target):
+                # A pipe has no container to probe: FFmpeg would read for the whole open timeout.
+                # This process opens only this source, so the setting stays with it.
+                os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "analyzeduration;0|probesize;32768")
             cap = cv2.VideoCapture(self.spec.target, cv2.CAP_FFMPEG, [
                 cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, s.open_timeout_ms,
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC, s.read_timeout_ms,
             ])
-            self._loop_file = "://" not in self.spec.target
+            self._loop_file = os.path.isfile(self.spec.target)  # a file plays in a loop; a pipe cannot seek
         if not cap.isOpened():
             cap.release()
             raise EOFError(f"could not open {self.spec}")

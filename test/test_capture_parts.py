@@ -93,6 +93,9 @@ def test_parse_source_refuses_nonsense(tmp_path):
     video = tmp_path / "clip.avi"
     video.write_bytes(b"x")
     assert parse_source(str(video)).kind == "ffmpeg"
+    pipe = tmp_path / "camera.mjpg"
+    os.mkfifo(pipe)
+    assert parse_source(str(pipe)).kind == "ffmpeg"
 
 
 def test_candidates_put_primary_first_without_repeats():

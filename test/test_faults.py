@@ -15,7 +15,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from helpers import NodeProcess, diagnostic_values, latest_camera_status
 from std_msgs.msg import String
 
-from cam_guard.fault_injection import MjpegFaultServer
+from cam_guard.fault_injection import FifoCamera, MjpegFaultServer
 from cam_guard.harness import CameraUnderTest
 from cam_guard.harness import start_camera as start_fault_camera
 from cam_guard.image_conversion import from_image_msg, stamp_to_ns
@@ -174,6 +174,20 @@ def test_truncated_video_file_keeps_streaming(probe, tmp_path, start_camera):
     values = camera.diagnostics()
     stop_camera(camera)
     assert values["state"] == "STREAMING"
+
+
+def test_read_stuck_in_the_kernel_is_detected_and_recovered(probe, tmp_path, start_camera):
+    fifo = FifoCamera(tmp_path / "camera.mjpg")
+    try:
+        camera = start_camera(probe, str(fifo.path))
+        camera.fault_cycle(fifo.flowing.clear, fifo.flowing.set, *TIMEOUTS)
+        values = camera.diagnostics()
+        stop_camera(camera)
+    finally:
+        fifo.close()
+    assert_bounds(camera)
+    assert_no_stale_frames(camera)
+    assert values["stalls"] == "1" and values["unreaped_workers"] == "0"
 
 
 def test_soak_repeated_stalls(probe, server, start_camera):
