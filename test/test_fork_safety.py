@@ -13,7 +13,7 @@ from cam_guard.fault_injection import MjpegFaultServer
 
 ROOT = Path(__file__).resolve().parents[1]
 # Everything that ships or runs as the project; test/ is left out because this file forks on purpose.
-PROJECT_DIRS = ("cam_guard", "bench", "launch", "scripts")
+PROJECT_DIRS = ("cam_guard", "bench", "launch", "scripts", "lerobot_plugin")
 CHILD_TIMEOUT_S = 6.0
 TRIALS = 3
 
