@@ -9,6 +9,7 @@ crashed with back-off, and exits 0 once every node has stopped.
 """
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -136,7 +137,11 @@ class Graph:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                print(f"[hilserl_graph] pid {proc.pid} ignored SIGINT; killing it", file=sys.stderr, flush=True)
+                print(f"[hilserl_graph] pid {proc.pid} ignored SIGINT; its threads' stacks follow, then SIGKILL",
+                      file=sys.stderr, flush=True)
+                proc.send_signal(signal.SIGUSR1)  # faulthandler in the node prints where it is stuck
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=1.0)
                 proc.kill()
                 proc.wait(timeout=5)
 

@@ -1,5 +1,7 @@
 """What every cam_guard executable shares: parameter declaration, one-line errors, clean exit."""
 
+import faulthandler
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -81,6 +83,9 @@ def spin_until_shutdown(node: Node, should_stop: Callable[[], bool] = lambda: Fa
 def run_node(node_class: type[GuardedNode], args: Sequence[str] | None = None) -> int:
     """Create, spin and tear down a node; Ctrl-C and SIGTERM exit 0, bad parameters exit 2."""
     fork_audit.install_from_env()
+    # `kill -USR1 <pid>` prints every thread's stack: hilserl_graph does it before it SIGKILLs a
+    # node that ignored Ctrl-C, so a hang at shutdown leaves a trace of where it hung.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     apply_shm_profile()
     orphans, freed = remove_orphaned_fastdds_segments()
     rclpy.init(args=args)

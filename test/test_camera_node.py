@@ -66,6 +66,20 @@ def test_cam_guard_hz_reports_the_rate_a_newcomer_should_see(ros):
     assert "320x240 bgr8" in output
 
 
+def test_sigusr1_prints_every_threads_stack_and_the_node_keeps_running(probe):
+    images = probe.subscribe(Image, "/image_raw")
+    with NodeProcess(CAMERA, {"device": "synthetic", "width": 320, "height": 240}) as cam:
+        images.wait_count(3, timeout=20)
+        cam.proc.send_signal(signal.SIGUSR1)
+        seen = len(images.items)
+        images.wait_count(seen + 3, timeout=10)  # still streaming afterwards
+        code, _ = cam.stop()
+        output = cam.output()
+    assert code == 0
+    assert "capture-supervisor" in output or "_supervise" in output, output[-2000:]
+    assert "(most recent call first)" in output
+
+
 def test_rgb8_encoding_swaps_channels(probe):
     images = probe.subscribe(Image, "/image_raw")
     with NodeProcess(CAMERA, {"device": "synthetic", "width": 320, "height": 240, "encoding": "rgb8"}) as cam:
