@@ -25,12 +25,11 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from cam_guard import fork_audit
 from cam_guard.child_process import die_with_parent
 from cam_guard.frame_ring import FrameRing, RewardSample
 from cam_guard.image_conversion import ImageConversionError, from_image_msg, stamp_to_ns
-from cam_guard.node_runtime import spin_until_shutdown
-from cam_guard.transport import apply_shm_profile, latched_qos, newest_only_subscription_qos
+from cam_guard.node_runtime import prepare_ros_process, spin_until_shutdown
+from cam_guard.transport import latched_qos, newest_only_subscription_qos
 
 LIST_DISCOVERY_S = 1.5
 
@@ -115,9 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-topic", default="")
     parser.add_argument("--reward-topic", default="")
     args = parser.parse_args(argv)
-    fork_audit.install_from_env()
     die_with_parent()
-    apply_shm_profile()
+    prepare_ros_process()
     if args.list:
         print(json.dumps(list_image_topics()), flush=True)
         return 0

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from cam_guard import fork_audit
-from cam_guard.transport import apply_shm_profile, remove_orphaned_fastdds_segments
+from cam_guard.node_runtime import prepare_ros_process
 
 # Node name in the YAML -> module run as its executable. Order is start order.
 NODES = {"camera": "cam_guard.camera_node", "reward": "cam_guard.reward_node", "preview": "cam_guard.preview_node"}
@@ -164,9 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = parse_overrides(args.overrides)
     if args.window:
         overrides.setdefault("preview", []).extend(["-p", "show_window:=true"])
-    fork_audit.install_from_env()
-    apply_shm_profile()  # inherited by every node
-    remove_orphaned_fastdds_segments()
+    prepare_ros_process()  # the profile choice is inherited by every node
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     graph = Graph(config, overrides)
     signal.signal(signal.SIGINT, graph.request_stop)

@@ -80,14 +80,23 @@ def spin_until_shutdown(node: Node, should_stop: Callable[[], bool] = lambda: Fa
         executor.shutdown(timeout_sec=1.0)
 
 
-def run_node(node_class: type[GuardedNode], args: Sequence[str] | None = None) -> int:
-    """Create, spin and tear down a node; Ctrl-C and SIGTERM exit 0, bad parameters exit 2."""
+def prepare_ros_process() -> tuple[int, int]:
+    """What every cam_guard process with (or spawning) a DDS participant does before rclpy.init().
+
+    Records forks when asked (CAM_GUARD_FORK_AUDIT), prints every thread's stack on SIGUSR1
+    (hilserl_graph asks for it before it SIGKILLs a node that ignored Ctrl-C), selects the shipped
+    Fast DDS profile, and removes segments left by killed participants. Returns what was removed
+    (count, bytes), to be logged once a logger exists.
+    """
     fork_audit.install_from_env()
-    # `kill -USR1 <pid>` prints every thread's stack: hilserl_graph does it before it SIGKILLs a
-    # node that ignored Ctrl-C, so a hang at shutdown leaves a trace of where it hung.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     apply_shm_profile()
-    orphans, freed = remove_orphaned_fastdds_segments()
+    return remove_orphaned_fastdds_segments()
+
+
+def run_node(node_class: type[GuardedNode], args: Sequence[str] | None = None) -> int:
+    """Create, spin and tear down a node; Ctrl-C and SIGTERM exit 0, bad parameters exit 2."""
+    orphans, freed = prepare_ros_process()
     rclpy.init(args=args)
     if orphans:
         rclpy.logging.get_logger("cam_guard").info(
