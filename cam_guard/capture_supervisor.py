@@ -230,8 +230,7 @@ class CaptureSupervisor:
         except Exception as exc:  # a dead supervisor must be loud: the node exits, the launcher respawns
             self._log("error", f"capture supervisor failed: {exc!r}")
             with self._lock:
-                self._watchdog.state = CameraState.FAILED
-                self._watchdog.reason = f"supervisor error: {exc!r}"
+                self._watchdog.fail(f"supervisor error: {exc!r}")
             self._report_state()
             self.failed.set()
 

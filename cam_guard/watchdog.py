@@ -105,6 +105,11 @@ class Watchdog:
             self.reconnect_attempts += 1
         self._attempt_started_at = now
 
+    def fail(self, reason: str) -> None:
+        """Give up now, whatever the state (the supervisor itself broke)."""
+        self.state = CameraState.FAILED
+        self.reason = reason
+
     def stop(self) -> None:
         self.state = CameraState.STOPPED
         self.reason = "stopped"

@@ -51,6 +51,14 @@ def test_gives_up_after_max_attempts_only_when_asked():
     assert forever.state is CameraState.RECONNECTING
 
 
+def test_fail_gives_up_from_any_state():
+    wd = Watchdog(WatchdogConfig(), now=0.0)
+    wd.on_attempt(0.0)
+    wd.on_frame(0.1)
+    wd.fail("supervisor error: boom")
+    assert wd.state is CameraState.FAILED and wd.reason == "supervisor error: boom"
+
+
 @pytest.mark.parametrize("kwargs", [{"stall_timeout": 0}, {"backoff_initial": 2.0, "backoff_max": 1.0},
                                     {"max_attempts": -1}])
 def test_invalid_config_is_refused(kwargs):
