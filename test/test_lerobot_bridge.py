@@ -96,6 +96,12 @@ def test_reads_timeout_when_the_camera_dies_and_recover_when_it_returns(ros):
         frame = camera.async_read(timeout_ms=20000)
         assert frame.shape == (240, 320, 3)
         assert camera.read_latest(max_age_ms=500) is not None
+
+        for _ in range(60):  # let this session's frame numbers run well ahead of a fresh ring's
+            camera.async_read(timeout_ms=1000)
+        camera.disconnect()
+        camera.connect()
+        assert camera.async_read(timeout_ms=1000).shape == (240, 320, 3), "a reconnect starts a new ring"
     finally:
         node.stop()
         node.__exit__(None, None, None)

@@ -51,8 +51,9 @@ class CamGuardCamera(Camera):
             self.disconnect()
             raise RuntimeError(f"{self}: frames are {frame.image.shape[1]}x{frame.image.shape[0]}, the config says "
                                f"{cfg.width}x{cfg.height}")
-        if not warmup:
-            self._last_seq = 0
+        # A new connection is a new ring, numbered from 1. With warmup the first frame is the
+        # warm-up frame, already consumed; without it, the first read may return that frame.
+        self._last_seq = frame.seq if warmup else 0
 
     def _connected_client(self) -> BridgeClient:
         if self._client is None:
