@@ -8,7 +8,6 @@ import threading
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy._rclpy_pybind11 import RCLError
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
@@ -137,13 +136,8 @@ class CameraNode(GuardedNode):
         # Called from the supervisor thread at each transition; rclpy publishers are thread-safe.
         if state is CameraState.STOPPED:
             return  # close() says STOPPED once the supervisor is down
-        try:
-            self._state_pub.publish(String(data=state.value))
-        except RCLError:
-            if self.context.ok():
-                raise
-            return  # Ctrl-C shut the context down while the camera was changing state
-        self._state_changed.set()
+        if self.publish_while_up(lambda: self._state_pub.publish(String(data=state.value))):
+            self._state_changed.set()
 
     def _watch_state(self) -> None:
         if self._state_changed.is_set():  # diagnostics follow a state change at once, not next second

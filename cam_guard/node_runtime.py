@@ -52,6 +52,17 @@ class GuardedNode(Node):
             raise ConfigError(f"parameter '{name}' = '{value}' is not one of: {', '.join(choices)}")
         return value
 
+    def publish_while_up(self, publish: Callable[[], None]) -> bool:
+        """Run `publish` from a worker thread; False, instead of an RCLError, when Ctrl-C has
+        already shut the context down under it (the thread should then just stop)."""
+        try:
+            publish()
+        except RCLError:
+            if self.context.ok():
+                raise
+            return False
+        return True
+
     def close(self) -> None:
         """Stop threads and release resources; called once on the way out."""
 

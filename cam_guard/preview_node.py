@@ -11,7 +11,6 @@ import time
 
 import cv2
 from geometry_msgs.msg import Vector3Stamped
-from rclpy._rclpy_pybind11 import RCLError
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -84,12 +83,8 @@ class PreviewNode(GuardedNode):
             elif self._last_frame is not None and self._frame_age(self._last_frame) <= self._stale_after:
                 continue
             last_drawn = now
-            try:
-                self._draw(msg)
-            except RCLError:
-                if self.context.ok():
-                    raise
-                return  # Ctrl-C shut the context down under us
+            if not self.publish_while_up(lambda m=msg: self._draw(m)):
+                return
 
     @staticmethod
     def _frame_age(msg: Image) -> float:

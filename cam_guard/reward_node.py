@@ -9,7 +9,6 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Vector3Stamped
-from rclpy._rclpy_pybind11 import RCLError
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Float32
 
@@ -110,12 +109,8 @@ class RewardNode(GuardedNode):
                 self._last_error = str(exc)
                 continue
             self._inference_ms.add((time.monotonic() - started) * 1000)
-            try:
-                self._publish(messages[0], probability)
-            except RCLError:
-                if self.context.ok():
-                    raise
-                return  # Ctrl-C shut the context down under us: nothing left to publish to
+            if not self.publish_while_up(lambda m=messages[0], p=probability: self._publish(m, p)):
+                return
 
     def _publish(self, source: Image, probability: float) -> None:
         success = probability >= self._threshold
