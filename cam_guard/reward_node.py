@@ -108,6 +108,7 @@ class RewardNode(GuardedNode):
                     self.get_logger().error(f"classification failed: {exc}")
                 self._last_error = str(exc)
                 continue
+            self._last_error = ""  # diagnostics report the current failure, `errors` keeps the count
             self._inference_ms.add((time.monotonic() - started) * 1000)
             if not self.publish_while_up(lambda m=messages[0], p=probability: self._publish(m, p)):
                 return
@@ -124,7 +125,7 @@ class RewardNode(GuardedNode):
 
     def _publish_diagnostics(self) -> None:
         rate = self._inference_ms.rate_hz()
-        if self._errors and self._last_error:
+        if self._last_error:
             level, message = DiagnosticStatus.ERROR, f"classification failing: {self._last_error}"
         elif rate == 0.0:
             level, message = DiagnosticStatus.WARN, "waiting for images"

@@ -5,7 +5,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Vector3Stamped
 from helpers import NodeProcess, diagnostic_values
 from onnx_models import mean_logit_model
@@ -88,6 +88,37 @@ def test_reward_node_classifies_the_newest_frame_and_counts_drops(probe):
     values = reward_diagnostics(diags)
     assert int(values["frames_received"]) > len(stamped.items)
     assert float(values["inference_ms_p50"]) > 0
+
+
+def test_reward_node_diagnostics_recover_after_classification_errors(probe, tmp_path):
+    pub = probe.node.create_publisher(Image, "/image_raw", image_qos("reliable"))
+    stamped = probe.subscribe(Vector3Stamped, "/reward/stamped")
+    diags = probe.subscribe(DiagnosticArray, "/diagnostics")
+
+    def reward_status() -> DiagnosticStatus | None:
+        for array in reversed(diags.messages):
+            for status in array.status:
+                if status.name.endswith("/reward"):
+                    return status
+        return None
+
+    small = lambda: to_image_msg(np.zeros((100, 100, 3), np.uint8), "bgr8", time.time_ns(), "camera")  # noqa: E731
+    model = mean_logit_model(tmp_path / "m.onnx")  # crops apply to model backends
+    with NodeProcess("cam_guard.reward_node", {"backend": "onnx", "model_path": str(model),
+                                               "crops": ["0,0,200,200"]}) as node:
+        deadline = time.monotonic() + 20
+        while not ((status := reward_status()) and status.level == DiagnosticStatus.ERROR):
+            assert time.monotonic() < deadline, "a crop larger than the image must show as ERROR"
+            pub.publish(small())
+            time.sleep(0.05)
+        assert "exceeds" in status.message
+        publish_until(pub, lambda: frame_msg(60), stamped, 3)  # 640x480: the crop fits again
+        seen = len(diags.items)
+        diags.wait_for(lambda _: len(diags.items) > seen and reward_status().level == DiagnosticStatus.OK, 5,
+                       "diagnostics back to OK once classification succeeds")
+        errors = int(diagnostic_values(reward_status())["errors"])
+        node.stop()
+    assert errors > 0, "the error count is kept"
 
 
 def test_reward_node_with_a_two_camera_onnx_model(probe, tmp_path):
