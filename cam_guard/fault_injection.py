@@ -41,8 +41,7 @@ class MjpegFaultServer:
         self.path = path
         self.quality = quality
         self.frames_sent = 0
-        self.requests = 0  # stream requests received, i.e. opens in progress or done
-        self.request_seen = threading.Event()
+        self.request_seen = threading.Event()  # set by each stream request: an open is under way
         self._lock = threading.Lock()
         self._flowing = threading.Event()
         self._flowing.set()
@@ -173,7 +172,6 @@ class MjpegFaultServer:
                     self.send_error(404)
                     return
                 generation = owner._generation
-                owner.requests += 1
                 owner.request_seen.set()
                 self.send_response(200)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")

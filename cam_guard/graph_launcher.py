@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -52,10 +52,8 @@ class ManagedNode:
     args: list[str]
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
-    restarts: int = 0
     backoff_s: float = BACKOFF_INITIAL_S
     restart_at: float | None = None
-    exit_codes: list[int] = field(default_factory=list)
 
     def start(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args])
@@ -110,13 +108,11 @@ class Graph:
             assert node.proc is not None
             if node.restart_at is not None:
                 if now >= node.restart_at:
-                    node.restarts += 1
                     node.start()
                 continue
             code = node.proc.poll()
             if code is None:
                 continue
-            node.exit_codes.append(code)
             if code == EXIT_BAD_CONFIG:
                 self.failed = f"{node.name} rejected its parameters (exit {code}); not restarting"
                 return
