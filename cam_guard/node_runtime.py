@@ -83,10 +83,10 @@ def spin_until_shutdown(node: Node, should_stop: Callable[[], bool] = lambda: Fa
             executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except RCLError:
+    except RuntimeError:  # RCLError is one
         if rclpy.ok():
             raise
-        # The signal handler invalidated the context while spin_once was setting up its wait.
+        # The signal handler shut the context down while spin_once was waiting or taking a message.
     finally:
         executor.shutdown(timeout_sec=1.0)
 
@@ -119,6 +119,9 @@ def run_node(node_class: type[GuardedNode], args: Sequence[str] | None = None) -
         print(f"[{executable}] error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while starting (a launcher stopping a node it just restarted)
+        rclpy.try_shutdown()
+        return 0
     try:
         spin_until_shutdown(node, lambda: node.exit_code is not None)
     finally:

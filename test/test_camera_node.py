@@ -165,3 +165,20 @@ def test_signal_stops_capture_and_exits_0_within_2_s(probe, sig):
         time.sleep(0.05)
     assert not process_alive(worker_pid), "capture worker outlived the node"
     assert not [f for f in os.listdir(shm_dir()) if f.startswith(f"cam_guard-capture-{cam.pid}-")]
+
+
+def test_ctrl_c_while_a_node_is_still_starting_exits_0_without_a_traceback(ros, tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "interrupted_node.py"
+    script.write_text(
+        "from cam_guard.node_runtime import GuardedNode, run_node\n"
+        "class Starting(GuardedNode):\n"
+        "    def __init__(self):\n"
+        "        super().__init__('starting')\n"
+        "        raise KeyboardInterrupt  # what SIGINT does to a node still in its constructor\n"
+        "raise SystemExit(run_node(Starting))\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
