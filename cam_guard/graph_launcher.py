@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from cam_guard.child_process import LAUNCHER_PID_VAR
 from cam_guard.node_runtime import prepare_ros_process
 
 # Node name in the YAML -> module run as its executable. Order is start order.
@@ -56,7 +57,8 @@ class ManagedNode:
     restart_at: float | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args])
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args],
+                                     env={**os.environ, LAUNCHER_PID_VAR: str(os.getpid())})
         self.started_at = time.monotonic()
         self.restart_at = None
         print(f"[hilserl_graph] started {self.name} (pid {self.proc.pid})", flush=True)

@@ -15,6 +15,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from cam_guard import fork_audit
+from cam_guard.child_process import die_with_launcher
 from cam_guard.transport import apply_shm_profile, remove_orphaned_fastdds_segments
 
 
@@ -94,11 +95,13 @@ def spin_until_shutdown(node: Node, should_stop: Callable[[], bool] = lambda: Fa
 def prepare_ros_process() -> tuple[int, int]:
     """What every cam_guard process with (or spawning) a DDS participant does before rclpy.init().
 
-    Records forks when asked (CAM_GUARD_FORK_AUDIT), prints every thread's stack on SIGUSR1
-    (hilserl_graph asks for it before it SIGKILLs a node that ignored Ctrl-C), selects the shipped
-    Fast DDS profile, and removes segments left by killed participants. Returns what was removed
-    (count, bytes), to be logged once a logger exists.
+    Follows its launcher when hilserl_graph started it; records forks when asked
+    (CAM_GUARD_FORK_AUDIT); prints every thread's stack on SIGUSR1 (hilserl_graph asks for it
+    before it SIGKILLs a node that ignored Ctrl-C); selects the shipped Fast DDS profile; removes
+    segments left by killed participants. Returns what was removed (count, bytes), to be logged
+    once a logger exists.
     """
+    die_with_launcher()
     fork_audit.install_from_env()
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     apply_shm_profile()

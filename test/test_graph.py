@@ -108,3 +108,18 @@ def test_graph_rejects_a_malformed_override(ros):
         code = graph.wait(timeout=30)
         output = graph.output()
     assert code != 0 and "NODE.PARAM=VALUE" in output and "Traceback" not in output
+
+
+def test_nodes_do_not_outlive_a_killed_launcher(ros):
+    with NodeProcess("cam_guard.graph_launcher", args=["--set", "camera.device=synthetic"]) as graph:
+        node_pid(graph.pid, "cam_guard.preview_node")
+        camera = node_pid(graph.pid, "cam_guard.camera_node")
+        deadline = time.monotonic() + 20
+        while not children(camera) and time.monotonic() < deadline:  # its capture workers
+            time.sleep(0.05)
+        family = [*children(graph.pid), *children(camera)]
+        graph.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while any(process_alive(p) for p in family) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in family if process_alive(p)], "nodes kept running (and holding the camera) without a launcher"
