@@ -10,15 +10,15 @@ EXECUTABLES = {
     "camera_node": "cam_guard.camera_node:main",
     "reward_node": "cam_guard.reward_node:main",
     "preview_node": "cam_guard.preview_node:main",
-    "hilserl_graph": "cam_guard.graph_launcher:main",
-    "cam_guard_hz": "cam_guard.topic_hz:main",
+    "hilserl_graph": "cam_guard.tools.graph_launcher:main",
+    "cam_guard_hz": "cam_guard.tools.topic_hz:main",
 }
 
 setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={PACKAGE: ["fastdds_shm_profile.xml"]},
+    package_data={f"{PACKAGE}.ros": ["fastdds_shm_profile.xml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

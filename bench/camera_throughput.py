@@ -16,9 +16,9 @@ import rclpy
 from _common import cpu_seconds, machine, table, tree
 from sensor_msgs.msg import Image
 
-from cam_guard.fault_injection import MjpegFaultServer
-from cam_guard.harness import NodeProcess, RosProbe
-from cam_guard.transport import image_qos
+from cam_guard.ros.transport import image_qos
+from cam_guard.testing.fault_injection import MjpegFaultServer
+from cam_guard.testing.harness import NodeProcess, RosProbe
 
 SIZES = ((640, 480), (1280, 720), (1920, 1080))
 

@@ -19,12 +19,12 @@ from _common import machine, pct, table
 from geometry_msgs.msg import Vector3Stamped
 from sensor_msgs.msg import Image
 
-from cam_guard.fault_injection import MjpegFaultServer
-from cam_guard.harness import NodeProcess, RosProbe
-from cam_guard.image_conversion import from_image_msg, stamp_to_ns
-from cam_guard.overlay import OverlayInfo, draw_overlay
-from cam_guard.reward_backends import ColorRuleClassifier
-from cam_guard.synthetic import read_frame_counter
+from cam_guard.capture.synthetic import read_frame_counter
+from cam_guard.preview.overlay import OverlayInfo, draw_overlay
+from cam_guard.reward.backends import ColorRuleClassifier
+from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns
+from cam_guard.testing.fault_injection import MjpegFaultServer
+from cam_guard.testing.harness import NodeProcess, RosProbe
 
 
 def in_process(url: str, seconds: float) -> tuple[list[float], float]:

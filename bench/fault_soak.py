@@ -16,8 +16,8 @@ import _common  # noqa: F401  (sets the ROS environment first)
 import rclpy
 from _common import machine, pct, table
 
-from cam_guard.fault_injection import FifoCamera, MjpegFaultServer
-from cam_guard.harness import RosProbe, start_camera
+from cam_guard.testing.fault_injection import FifoCamera, MjpegFaultServer
+from cam_guard.testing.harness import RosProbe, start_camera
 
 
 def soak(name: str, cycles: int, stall_timeout: float) -> list[object]:

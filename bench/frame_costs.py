@@ -21,11 +21,11 @@ import rclpy
 from _common import machine, table
 from sensor_msgs.msg import CompressedImage, Image
 
-from cam_guard.frame_ring import FrameRing, ring_path
-from cam_guard.harness import NodeProcess
-from cam_guard.image_conversion import from_image_msg, to_compressed_msg, to_image_msg
-from cam_guard.synthetic import synthetic_frame
-from cam_guard.transport import apply_shm_profile, image_qos
+from cam_guard.capture.synthetic import synthetic_frame
+from cam_guard.common.frame_ring import FrameRing, ring_path
+from cam_guard.ros.image_conversion import from_image_msg, to_compressed_msg, to_image_msg
+from cam_guard.ros.transport import apply_shm_profile, image_qos
+from cam_guard.testing.harness import NodeProcess
 
 
 def median_ms(fn, repeat: int) -> float:

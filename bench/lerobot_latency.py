@@ -17,10 +17,10 @@ import _common  # noqa: F401  (sets the ROS environment first)
 import cv2
 from _common import machine, pct, table
 
-from cam_guard.bridge_client import BridgeClient
-from cam_guard.fault_injection import MjpegFaultServer
-from cam_guard.harness import NodeProcess
-from cam_guard.synthetic import read_frame_counter
+from cam_guard.bridge.client import BridgeClient
+from cam_guard.capture.synthetic import read_frame_counter
+from cam_guard.testing.fault_injection import MjpegFaultServer
+from cam_guard.testing.harness import NodeProcess
 
 
 def in_process(server: MjpegFaultServer, seconds: float) -> list[float]:

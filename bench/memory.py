@@ -15,8 +15,8 @@ import rclpy
 from _common import machine, rss_mb, table, tree
 from sensor_msgs.msg import Image
 
-from cam_guard.fault_injection import MjpegFaultServer
-from cam_guard.harness import NodeProcess, RosProbe
+from cam_guard.testing.fault_injection import MjpegFaultServer
+from cam_guard.testing.harness import NodeProcess, RosProbe
 
 ROLES = {"camera_node": "camera_node", "capture_worker": "capture worker", "reward_node": "reward_node",
          "preview_node": "preview_node"}
@@ -43,7 +43,7 @@ def main() -> None:
     rclpy.init()
     samples: dict[str, list[tuple[float, float]]] = {}
     with MjpegFaultServer(640, 480, 30, cycle_frames=120) as server, RosProbe() as probe, \
-            NodeProcess("cam_guard.graph_launcher", args=["--set", f"camera.device={server.url}"]) as graph:
+            NodeProcess("cam_guard.tools.graph_launcher", args=["--set", f"camera.device={server.url}"]) as graph:
         previews = probe.subscribe(Image, "/preview/image")
         previews.wait_count(10, timeout=60)
         started = time.monotonic()

@@ -20,10 +20,10 @@ from _common import machine, table
 from geometry_msgs.msg import Vector3Stamped
 from sensor_msgs.msg import Image
 
-from cam_guard.harness import NodeProcess, RosProbe
-from cam_guard.image_conversion import to_image_msg
-from cam_guard.synthetic import synthetic_frame
-from cam_guard.transport import apply_shm_profile, image_qos
+from cam_guard.capture.synthetic import synthetic_frame
+from cam_guard.ros.image_conversion import to_image_msg
+from cam_guard.ros.transport import apply_shm_profile, image_qos
+from cam_guard.testing.harness import NodeProcess, RosProbe
 
 BRIDGE_READER = """
 import sys, time

@@ -15,11 +15,11 @@ import rclpy
 from _common import machine, pct, table
 from sensor_msgs.msg import CompressedImage, Image
 
-from cam_guard.fault_injection import MjpegFaultServer
-from cam_guard.harness import NodeProcess, RosProbe
-from cam_guard.image_conversion import from_compressed_msg, from_image_msg, stamp_to_ns
-from cam_guard.synthetic import read_frame_counter
-from cam_guard.transport import image_qos
+from cam_guard.capture.synthetic import read_frame_counter
+from cam_guard.ros.image_conversion import from_compressed_msg, from_image_msg, stamp_to_ns
+from cam_guard.ros.transport import image_qos
+from cam_guard.testing.fault_injection import MjpegFaultServer
+from cam_guard.testing.harness import NodeProcess, RosProbe
 
 
 def measure(width: int, height: int, qos: str, profile: bool, compressed: bool, seconds: float) -> list[object]:

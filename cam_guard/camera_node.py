@@ -11,16 +11,16 @@ from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
-from cam_guard.camera_info import camera_info_for, load_calibration
-from cam_guard.capture_supervisor import CaptureSupervisor, candidate_sources
-from cam_guard.diagnostics import camera_diagnostic
-from cam_guard.frame_ring import Frame
-from cam_guard.image_conversion import stamp_from_ns, to_compressed_msg, to_image_msg
-from cam_guard.latest import LatestValue
-from cam_guard.node_runtime import ConfigError, GuardedNode, run_node
-from cam_guard.sources import CaptureSettings, SourceError
-from cam_guard.transport import QOS_CHOICES, image_qos, latched_qos
-from cam_guard.watchdog import CameraState, WatchdogConfig
+from cam_guard.capture.sources import CaptureSettings, SourceError
+from cam_guard.capture.supervisor import CaptureSupervisor, candidate_sources
+from cam_guard.capture.watchdog import CameraState, WatchdogConfig
+from cam_guard.common.frame_ring import Frame
+from cam_guard.common.latest import LatestValue
+from cam_guard.ros.camera_info import camera_info_for, load_calibration
+from cam_guard.ros.diagnostics import camera_diagnostic
+from cam_guard.ros.image_conversion import stamp_from_ns, to_compressed_msg, to_image_msg
+from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
+from cam_guard.ros.transport import QOS_CHOICES, image_qos, latched_qos
 
 # Exit code when recovery gave up (max_reconnect_attempts): the launcher's respawn takes over.
 EXIT_CAMERA_FAILED = 3

@@ -14,12 +14,12 @@ from geometry_msgs.msg import Vector3Stamped
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from cam_guard.image_conversion import from_image_msg, stamp_to_ns, to_image_msg
-from cam_guard.latest import LatestValue
-from cam_guard.node_runtime import GuardedNode, run_node
-from cam_guard.overlay import OverlayInfo, blank_frame, draw_overlay
-from cam_guard.rate_meter import RateMeter
-from cam_guard.transport import image_qos, latched_qos, newest_only_subscription_qos
+from cam_guard.common.latest import LatestValue
+from cam_guard.common.rate_meter import RateMeter
+from cam_guard.preview.overlay import OverlayInfo, blank_frame, draw_overlay
+from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns, to_image_msg
+from cam_guard.ros.runtime import GuardedNode, run_node
+from cam_guard.ros.transport import image_qos, latched_qos, newest_only_subscription_qos
 
 
 class PreviewNode(GuardedNode):

@@ -12,12 +12,12 @@ from geometry_msgs.msg import Vector3Stamped
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Float32
 
-from cam_guard.image_conversion import ImageConversionError, from_image_msg, stamp_to_ns
-from cam_guard.latest import LatestValue
-from cam_guard.node_runtime import ConfigError, GuardedNode, run_node
-from cam_guard.rate_meter import RateMeter
-from cam_guard.reward_backends import ClassifierError, ColorRuleClassifier, Preprocessing, make_classifier
-from cam_guard.transport import newest_only_subscription_qos
+from cam_guard.common.latest import LatestValue
+from cam_guard.common.rate_meter import RateMeter
+from cam_guard.reward.backends import ClassifierError, ColorRuleClassifier, Preprocessing, make_classifier
+from cam_guard.ros.image_conversion import ImageConversionError, from_image_msg, stamp_to_ns
+from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
+from cam_guard.ros.transport import newest_only_subscription_qos
 
 BACKENDS = ("color", "onnx", "lerobot")
 

@@ -12,7 +12,7 @@ os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 import pytest
 
-from cam_guard.transport import apply_shm_profile
+from cam_guard.ros.transport import apply_shm_profile
 
 
 @pytest.fixture(scope="session")

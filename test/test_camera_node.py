@@ -11,11 +11,11 @@ from helpers import NodeProcess, diagnostic_values, latest_camera_status, proces
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
-from cam_guard.fault_injection import MjpegFaultServer
-from cam_guard.frame_ring import shm_dir
-from cam_guard.image_conversion import from_image_msg, stamp_to_ns
-from cam_guard.synthetic import read_frame_counter
-from cam_guard.transport import latched_qos
+from cam_guard.capture.synthetic import read_frame_counter
+from cam_guard.common.frame_ring import shm_dir
+from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns
+from cam_guard.ros.transport import latched_qos
+from cam_guard.testing.fault_injection import MjpegFaultServer
 
 CAMERA = "cam_guard.camera_node"
 
@@ -56,7 +56,7 @@ def test_synthetic_source_publishes_frames_info_state_and_diagnostics(probe):
 
 def test_cam_guard_hz_reports_the_rate_a_newcomer_should_see(ros):
     with NodeProcess(CAMERA, {"device": "synthetic", "width": 320, "height": 240}) as cam, \
-            NodeProcess("cam_guard.topic_hz", args=["/image_raw", "--duration", "4"]) as hz:
+            NodeProcess("cam_guard.tools.topic_hz", args=["/image_raw", "--duration", "4"]) as hz:
         code = hz.wait(timeout=30)
         output = hz.output()
         cam.stop()
@@ -173,7 +173,7 @@ def test_ctrl_c_while_a_node_is_still_starting_exits_0_without_a_traceback(ros, 
 
     script = tmp_path / "interrupted_node.py"
     script.write_text(
-        "from cam_guard.node_runtime import GuardedNode, run_node\n"
+        "from cam_guard.ros.runtime import GuardedNode, run_node\n"
         "class Starting(GuardedNode):\n"
         "    def __init__(self):\n"
         "        super().__init__('starting')\n"

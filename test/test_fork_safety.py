@@ -9,7 +9,7 @@ import cv2
 from helpers import NodeProcess
 from sensor_msgs.msg import Image
 
-from cam_guard.fault_injection import MjpegFaultServer
+from cam_guard.testing.fault_injection import MjpegFaultServer
 
 ROOT = Path(__file__).resolve().parents[1]
 # Everything that ships or runs as the project; test/ is left out because this file forks on purpose.
@@ -108,7 +108,7 @@ def test_fork_audit_records_a_fork(tmp_path):
     import sys
 
     audit = tmp_path / "forks.log"
-    code = ("from cam_guard import fork_audit; fork_audit.install_from_env(); import os\n"
+    code = ("from cam_guard.common import fork_audit; fork_audit.install_from_env(); import os\n"
             "pid = os.fork()\nos._exit(0) if pid == 0 else os.waitpid(pid, 0)\n")
     subprocess.run([sys.executable, "-c", code], env={**os.environ, "CAM_GUARD_FORK_AUDIT": str(audit)},
                    check=True, timeout=30)

@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Vector3Stamped
-from helpers import NodeProcess, diagnostic_values
+from helpers import NodeProcess, banner_is_no_signal, diagnostic_values
 from onnx_models import mean_logit_model
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Float32, String
 
-from cam_guard.image_conversion import from_image_msg, stamp_to_ns, to_image_msg
-from cam_guard.overlay import NO_SIGNAL_BGR, SUCCESS_BGR, banner_rows
-from cam_guard.synthetic import synthetic_frame
-from cam_guard.transport import image_qos, latched_qos
+from cam_guard.capture.synthetic import synthetic_frame
+from cam_guard.preview.overlay import SUCCESS_BGR
+from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns, to_image_msg
+from cam_guard.ros.transport import image_qos, latched_qos
 
 
 def frame_msg(index: int, topic_stamp_ns: int | None = None) -> Image:
@@ -164,11 +164,6 @@ def test_reward_node_bad_model_or_parameters_exit_2_with_one_line(ros, tmp_path,
     assert "Traceback" not in output
     errors = [line for line in output.splitlines() if "error:" in line]
     assert len(errors) == 1 and message in errors[0], output
-
-
-def banner_is_no_signal(msg: Image) -> bool:
-    image = from_image_msg(msg, "bgr8")
-    return tuple(int(v) for v in image[banner_rows(image.shape[0]).start + 1, 2]) == NO_SIGNAL_BGR
 
 
 def test_preview_draws_overlay_with_source_stamp_then_no_signal(probe):

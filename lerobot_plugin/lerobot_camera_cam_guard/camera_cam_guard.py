@@ -7,7 +7,7 @@ from lerobot.cameras.camera import Camera
 from lerobot.cameras.configs import ColorMode
 from lerobot.utils.errors import DeviceAlreadyConnectedError, DeviceNotConnectedError
 
-from cam_guard.bridge_client import BridgeClient, BridgeError, list_image_topics, require_fresh
+from cam_guard.bridge.client import BridgeClient, BridgeError, list_image_topics, require_fresh
 from lerobot_camera_cam_guard.configuration_cam_guard import CamGuardCameraConfig
 
 

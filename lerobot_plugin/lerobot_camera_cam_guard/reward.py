@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from cam_guard.bridge_client import BridgeClient, BridgeError, require_fresh
+from cam_guard.bridge.client import BridgeClient, BridgeError, require_fresh
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from cam_guard.overlay import (
+from cam_guard.preview.overlay import (
     BAR_HEIGHT,
     FAILURE_BGR,
     NO_SIGNAL_BGR,

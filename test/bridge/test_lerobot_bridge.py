@@ -20,7 +20,7 @@ from lerobot.utils.errors import DeviceNotConnectedError  # noqa: E402
 from lerobot_camera_cam_guard import CamGuardCamera, CamGuardCameraConfig, RewardSource  # noqa: E402
 from lerobot_camera_cam_guard.gym_wrapper import CamGuardRewardWrapper  # noqa: E402
 
-from cam_guard.synthetic import read_frame_counter  # noqa: E402
+from cam_guard.capture.synthetic import read_frame_counter  # noqa: E402
 
 CAMERA = {"device": "synthetic", "width": 320, "height": 240}
 

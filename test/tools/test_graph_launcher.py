@@ -6,13 +6,12 @@ import time
 from pathlib import Path
 
 from geometry_msgs.msg import Vector3Stamped
-from helpers import NodeProcess, process_alive
+from helpers import NodeProcess, banner_is_no_signal, process_alive
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
-from test_reward_preview import banner_is_no_signal
 
-from cam_guard.image_conversion import from_image_msg, stamp_to_ns
-from cam_guard.synthetic import read_frame_counter
+from cam_guard.capture.synthetic import read_frame_counter
+from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns
 
 
 def children(pid: int) -> dict[int, str]:
@@ -48,7 +47,7 @@ def test_graph_flows_survives_a_camera_kill_and_stops_cleanly(probe, tmp_path):
     rewards = probe.subscribe(Vector3Stamped, "/reward/stamped")
     previews = probe.subscribe(Image, "/preview/image")
     audit = tmp_path / "forks.log"
-    with NodeProcess("cam_guard.graph_launcher", env={"CAM_GUARD_FORK_AUDIT": str(audit), "DISPLAY": ""},
+    with NodeProcess("cam_guard.tools.graph_launcher", env={"CAM_GUARD_FORK_AUDIT": str(audit), "DISPLAY": ""},
                      args=["--set", "camera.device=synthetic"]) as graph:
         previews.wait_count(20, timeout=30)
         rewards.wait_count(20, timeout=5)
@@ -100,7 +99,7 @@ def test_graph_flows_survives_a_camera_kill_and_stops_cleanly(probe, tmp_path):
 
 
 def test_graph_does_not_restart_a_node_with_bad_parameters(ros):
-    with NodeProcess("cam_guard.graph_launcher", args=["--set", "camera.width=1"]) as graph:
+    with NodeProcess("cam_guard.tools.graph_launcher", args=["--set", "camera.width=1"]) as graph:
         code = graph.wait(timeout=30)
         output = graph.output()
     assert code == 1
@@ -108,14 +107,14 @@ def test_graph_does_not_restart_a_node_with_bad_parameters(ros):
 
 
 def test_graph_rejects_a_malformed_override(ros):
-    with NodeProcess("cam_guard.graph_launcher", args=["--set", "nonsense"]) as graph:
+    with NodeProcess("cam_guard.tools.graph_launcher", args=["--set", "nonsense"]) as graph:
         code = graph.wait(timeout=30)
         output = graph.output()
     assert code != 0 and "NODE.PARAM=VALUE" in output and "Traceback" not in output
 
 
 def test_nodes_do_not_outlive_a_killed_launcher(ros):
-    with NodeProcess("cam_guard.graph_launcher", args=["--set", "camera.device=synthetic"]) as graph:
+    with NodeProcess("cam_guard.tools.graph_launcher", args=["--set", "camera.device=synthetic"]) as graph:
         node_pid(graph.pid, "cam_guard.preview_node")
         camera = node_pid(graph.pid, "cam_guard.camera_node")
         deadline = time.monotonic() + 20

@@ -15,7 +15,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from cam_guard.synthetic import synthetic_frame
+from cam_guard.capture.synthetic import synthetic_frame
 
 try:  # libjpeg-turbo with strict error checking: 2x faster than cv2.imdecode here (bench/frame_costs.py),
     import simplejpeg  # and it rejects corrupt entropy data that cv2 decodes into garbage pixels

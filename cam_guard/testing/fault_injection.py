@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cam_guard.synthetic import synthetic_frame
+from cam_guard.capture.synthetic import synthetic_frame
 
 BOUNDARY = "cam_guard_frame"
 

@@ -15,12 +15,12 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from helpers import NodeProcess, diagnostic_values, latest_camera_status
 from std_msgs.msg import String
 
-from cam_guard.fault_injection import FifoCamera, MjpegFaultServer
-from cam_guard.harness import CameraUnderTest
-from cam_guard.harness import start_camera as start_fault_camera
-from cam_guard.image_conversion import from_image_msg, stamp_to_ns
-from cam_guard.synthetic import read_frame_counter, synthetic_frame
-from cam_guard.transport import latched_qos
+from cam_guard.capture.synthetic import read_frame_counter, synthetic_frame
+from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns
+from cam_guard.ros.transport import latched_qos
+from cam_guard.testing.fault_injection import FifoCamera, MjpegFaultServer
+from cam_guard.testing.harness import CameraUnderTest
+from cam_guard.testing.harness import start_camera as start_fault_camera
 
 STALL_TIMEOUT_S = 0.5
 DETECT_BOUND_S = STALL_TIMEOUT_S + 0.3

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from onnx_models import mean_logit_model
 
-from cam_guard.reward_backends import (
+from cam_guard.capture.synthetic import synthetic_frame
+from cam_guard.reward.backends import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     ClassifierError,
@@ -15,7 +16,6 @@ from cam_guard.reward_backends import (
     Preprocessing,
     make_classifier,
 )
-from cam_guard.synthetic import synthetic_frame
 
 
 def rgb_synthetic(index: int) -> np.ndarray:

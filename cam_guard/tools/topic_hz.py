@@ -12,10 +12,10 @@ import time
 import rclpy
 from sensor_msgs.msg import CompressedImage, Image
 
-from cam_guard.image_conversion import stamp_to_ns
-from cam_guard.node_runtime import spin_until_shutdown
-from cam_guard.rate_meter import RateMeter
-from cam_guard.transport import newest_only_subscription_qos
+from cam_guard.common.rate_meter import RateMeter
+from cam_guard.ros.image_conversion import stamp_to_ns
+from cam_guard.ros.runtime import spin_until_shutdown
+from cam_guard.ros.transport import newest_only_subscription_qos
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,8 +2,8 @@
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-from cam_guard.capture_supervisor import CaptureStatus
-from cam_guard.watchdog import CameraState
+from cam_guard.capture.supervisor import CaptureStatus
+from cam_guard.capture.watchdog import CameraState
 
 # Streaming below this share of the expected rate is a warning: slow is not stalled, but a
 # trainer wants to know (a USB bandwidth limit or a throttled source looks like this).

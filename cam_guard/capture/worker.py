@@ -21,10 +21,10 @@ from typing import Any
 
 import cv2
 
-from cam_guard import fork_audit
-from cam_guard.child_process import die_with_parent
-from cam_guard.frame_ring import FrameRing
-from cam_guard.sources import CaptureSettings, CaptureSource, parse_source
+from cam_guard.capture.sources import CaptureSettings, CaptureSource, parse_source
+from cam_guard.common import fork_audit
+from cam_guard.common.child_process import die_with_parent
+from cam_guard.common.frame_ring import FrameRing
 
 # A source that delivers nothing but failures this many times in a row is gone.
 _MAX_CONSECUTIVE_FAILURES = 3

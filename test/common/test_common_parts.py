@@ -1,4 +1,4 @@
-"""Frame ring, newest-only mailbox, source parsing and the synthetic pattern: no ROS."""
+"""Frame ring, newest-only mailbox, rate meter: no ROS."""
 
 import os
 import threading
@@ -6,11 +6,8 @@ import threading
 import numpy as np
 import pytest
 
-from cam_guard.capture_supervisor import candidate_sources
-from cam_guard.frame_ring import FrameRing, RewardSample, remove_stale_rings, shm_dir
-from cam_guard.latest import LatestValue
-from cam_guard.sources import SourceError, parse_source
-from cam_guard.synthetic import read_frame_counter, synthetic_frame
+from cam_guard.common.frame_ring import FrameRing, RewardSample, remove_stale_rings, shm_dir
+from cam_guard.common.latest import LatestValue
 
 
 @pytest.fixture
@@ -76,42 +73,6 @@ def test_latest_value_keeps_only_the_newest_and_counts_drops():
     assert box.take(timeout=5) is None and box.closed
 
 
-@pytest.mark.parametrize(("text", "kind"), [
-    ("synthetic", "synthetic"), ("0", "v4l2"), ("/dev/video2", "v4l2"),
-    ("/dev/v4l/by-id/usb-Cam-video-index0", "v4l2"), ("http://127.0.0.1:8080/x.mjpg", "ffmpeg"),
-    ("rtsp://127.0.0.1/stream", "ffmpeg"),
-])
-def test_parse_source(text, kind):
-    assert parse_source(text).kind == kind
-
-
-def test_parse_source_refuses_nonsense(tmp_path):
-    with pytest.raises(SourceError):
-        parse_source("")
-    with pytest.raises(SourceError, match="existing file"):
-        parse_source(str(tmp_path / "missing.mp4"))
-    video = tmp_path / "clip.avi"
-    video.write_bytes(b"x")
-    assert parse_source(str(video)).kind == "ffmpeg"
-    pipe = tmp_path / "camera.mjpg"
-    os.mkfifo(pipe)
-    assert parse_source(str(pipe)).kind == "ffmpeg"
-
-
-def test_candidates_put_primary_first_without_repeats():
-    specs = candidate_sources("http://127.0.0.1:1/a", ["http://127.0.0.1:2/b", "http://127.0.0.1:1/a"], True)
-    assert [s.target for s in specs] == ["http://127.0.0.1:1/a", "http://127.0.0.1:2/b"]
-
-
-@pytest.mark.parametrize("index", [0, 1, 37, 1000, 65535])
-def test_synthetic_counter_survives_jpeg(index):
-    import cv2
-
-    frame = synthetic_frame(index, 320, 240)
-    decoded = cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 50])[1], cv2.IMREAD_COLOR)
-    assert read_frame_counter(decoded) == index
-
-
 def test_stale_rings_of_dead_processes_are_removed():
     import subprocess
     import sys
@@ -132,26 +93,8 @@ def test_stale_rings_of_dead_processes_are_removed():
                 os.unlink(path)
 
 
-def test_decode_jpeg_rejects_truncated_and_corrupt_frames():
-    import cv2
-
-    from cam_guard.sources import decode_jpeg
-
-    frame = synthetic_frame(3, 320, 240)
-    jpeg = cv2.imencode(".jpg", frame)[1].tobytes()
-    decoded = decode_jpeg(jpeg)
-    assert decoded.shape == (240, 320, 3) and read_frame_counter(decoded) == 3
-    with pytest.raises(ValueError, match="truncated"):
-        decode_jpeg(jpeg[: len(jpeg) // 2])
-    corrupt = bytearray(jpeg)
-    corrupt[len(jpeg) // 3: len(jpeg) // 3 + 200] = np.random.default_rng(1).integers(0, 256, 200,
-                                                                                    dtype=np.uint8).tobytes()
-    with pytest.raises(ValueError, match=r"corrupt|undecodable"):
-        decode_jpeg(bytes(corrupt))
-
-
 def test_rate_meter_counts_only_its_window():
-    from cam_guard.rate_meter import RateMeter
+    from cam_guard.common.rate_meter import RateMeter
 
     meter = RateMeter(window_s=2.0)
     for i in range(61):  # 30 Hz for 2 s, values 0..60

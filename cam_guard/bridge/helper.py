@@ -3,9 +3,9 @@
 LeRobot's process must not run DDS threads (it may fork; it imports every plugin submodule), so
 `lerobot_camera_cam_guard` starts this helper with exec and reads what it writes:
 
-    python -m cam_guard.bridge_helper --ring PATH --doorbell-fd N [--image-topic T] [--color rgb|bgr]
+    python -m cam_guard.bridge.helper --ring PATH --doorbell-fd N [--image-topic T] [--color rgb|bgr]
                                       [--state-topic T] [--reward-topic T]
-    python -m cam_guard.bridge_helper --list      # JSON list of live sensor_msgs/Image topics
+    python -m cam_guard.bridge.helper --list      # JSON list of live sensor_msgs/Image topics
 
 Each frame goes into the ring (converted to the colour order asked for) and one byte is written
 to the doorbell pipe, without blocking (a full pipe only means the reader is behind; the ring
@@ -25,11 +25,11 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from cam_guard.child_process import die_with_parent
-from cam_guard.frame_ring import FrameRing, RewardSample
-from cam_guard.image_conversion import ImageConversionError, from_image_msg, stamp_to_ns
-from cam_guard.node_runtime import prepare_ros_process, spin_until_shutdown
-from cam_guard.transport import latched_qos, newest_only_subscription_qos
+from cam_guard.common.child_process import die_with_parent
+from cam_guard.common.frame_ring import FrameRing, RewardSample
+from cam_guard.ros.image_conversion import ImageConversionError, from_image_msg, stamp_to_ns
+from cam_guard.ros.runtime import prepare_ros_process, spin_until_shutdown
+from cam_guard.ros.transport import latched_qos, newest_only_subscription_qos
 
 LIST_DISCOVERY_S = 1.5
 
@@ -105,7 +105,7 @@ def list_image_topics() -> list[dict[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cam_guard.bridge_helper")
+    parser = argparse.ArgumentParser(prog="cam_guard.bridge.helper")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--ring")
     parser.add_argument("--doorbell-fd", type=int)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
-from cam_guard.image_conversion import (
+from cam_guard.ros.image_conversion import (
     ImageConversionError,
     from_compressed_msg,
     from_image_msg,

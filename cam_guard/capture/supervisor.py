@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cam_guard.frame_ring import Frame, FrameRing, remove_stale_rings, ring_path
-from cam_guard.rate_meter import RateMeter
-from cam_guard.sources import CaptureSettings, SourceSpec, parse_source, video_devices
-from cam_guard.watchdog import CameraState, Watchdog, WatchdogConfig
+from cam_guard.capture.sources import CaptureSettings, SourceSpec, parse_source, video_devices
+from cam_guard.capture.watchdog import CameraState, Watchdog, WatchdogConfig
+from cam_guard.common.frame_ring import Frame, FrameRing, remove_stale_rings, ring_path
+from cam_guard.common.rate_meter import RateMeter
 
 _TERM_GRACE_S = 0.5  # a worker asked to stop gets this long to release the device, then SIGKILL
 
@@ -57,7 +57,7 @@ class _Worker:
         env.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # FFmpeg timeouts are reported by us, once
         self.ring_path = ring_path
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cam_guard.capture_worker"],
+            [sys.executable, "-m", "cam_guard.capture.worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
         assert self.proc.stdout is not None
         self._fd = self.proc.stdout.fileno()

@@ -1,4 +1,4 @@
-"""The LeRobot side of the bridge: starts `cam_guard.bridge_helper` and reads its ring.
+"""The LeRobot side of the bridge: starts `cam_guard.bridge.helper` and reads its ring.
 
 Imports neither rclpy nor OpenCV and starts no thread: a trainer process using it can fork at
 any time and its child inherits no lock. Waiting for a frame is a select() on the doorbell pipe.
@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from cam_guard.frame_ring import Frame, FrameRing, RewardSample, remove_stale_rings, ring_path
+from cam_guard.common.frame_ring import Frame, FrameRing, RewardSample, remove_stale_rings, ring_path
 
 _STOP_GRACE_S = 2.0
 _counter = itertools.count(1)
@@ -51,7 +51,7 @@ class BridgeClient:
         os.set_blocking(read_fd, False)
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "cam_guard.bridge_helper", "--ring", path, "--doorbell-fd", str(write_fd),
+                [sys.executable, "-m", "cam_guard.bridge.helper", "--ring", path, "--doorbell-fd", str(write_fd),
                  *self._args], pass_fds=(write_fd,), stdin=subprocess.DEVNULL)
         except OSError as exc:
             os.close(read_fd)
@@ -136,7 +136,7 @@ def list_image_topics(timeout_s: float = 20.0) -> list[dict[str, str]]:
     """Live sensor_msgs/Image topics, asked of a short-lived helper (this process stays DDS-free)."""
     import json
 
-    result = subprocess.run([sys.executable, "-m", "cam_guard.bridge_helper", "--list"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "cam_guard.bridge.helper", "--list"], capture_output=True,
                             text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         raise BridgeError(f"listing topics failed: {result.stderr.strip().splitlines()[-1:]}")

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from cam_guard.child_process import LAUNCHER_PID_VAR
-from cam_guard.node_runtime import prepare_ros_process
+from cam_guard.common.child_process import LAUNCHER_PID_VAR
+from cam_guard.ros.runtime import prepare_ros_process
 
 # Node name in the YAML -> module run as its executable. Order is start order.
 NODES = {"camera": "cam_guard.camera_node", "reward": "cam_guard.reward_node", "preview": "cam_guard.preview_node"}
@@ -43,7 +43,7 @@ def default_config() -> Path:
             return installed
     except (ImportError, LookupError, OSError):  # no ament_index, package not indexed, no AMENT_PREFIX_PATH
         pass
-    return Path(__file__).resolve().parents[1] / "config" / "hilserl.yaml"
+    return Path(__file__).resolve().parents[2] / "config" / "hilserl.yaml"
 
 
 @dataclass

@@ -13,9 +13,9 @@ import pytest
 from helpers import NodeProcess
 from sensor_msgs.msg import Image
 
-from cam_guard.image_conversion import from_image_msg
-from cam_guard.synthetic import read_frame_counter
-from cam_guard.transport import image_qos, remove_orphaned_fastdds_segments
+from cam_guard.capture.synthetic import read_frame_counter
+from cam_guard.ros.image_conversion import from_image_msg
+from cam_guard.ros.transport import image_qos, remove_orphaned_fastdds_segments
 
 
 @pytest.mark.parametrize(("width", "height"), [(640, 480), (1280, 720)])

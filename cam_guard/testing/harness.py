@@ -22,8 +22,8 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from cam_guard.image_conversion import stamp_to_ns
-from cam_guard.transport import latched_qos, newest_only_subscription_qos
+from cam_guard.ros.image_conversion import stamp_to_ns
+from cam_guard.ros.transport import latched_qos, newest_only_subscription_qos
 
 CAMERA_DOWN = ("STALLED", "RECONNECTING")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cam_guard.watchdog import CameraState, Watchdog, WatchdogConfig
+from cam_guard.capture.watchdog import CameraState, Watchdog, WatchdogConfig
 
 
 def test_stall_detection_recovery_and_timings():

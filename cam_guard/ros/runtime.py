@@ -14,9 +14,9 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
-from cam_guard import fork_audit
-from cam_guard.child_process import die_with_launcher
-from cam_guard.transport import apply_shm_profile, remove_orphaned_fastdds_segments
+from cam_guard.common import fork_audit
+from cam_guard.common.child_process import die_with_launcher
+from cam_guard.ros.transport import apply_shm_profile, remove_orphaned_fastdds_segments
 
 
 class ConfigError(ValueError):

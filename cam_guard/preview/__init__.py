@@ -1,0 +1,1 @@
+"""Preview: what the operator sees, drawn from frames and reward samples. No ROS here."""
