@@ -207,8 +207,11 @@ def test_gives_up_with_exit_3_after_max_reconnect_attempts(probe):
     states = probe.subscribe(String, "/camera_state", latched_qos())
     with MjpegFaultServer() as gone:
         url = gone.url  # a port that nobody listens on once the server stops
-    with NodeProcess("cam_guard.camera_node", {"device": url, "max_reconnect_attempts": 3,
+    with NodeProcess("cam_guard.camera_node", {"device": url, "max_reconnect_attempts": 8,
                                                "open_timeout": 1.0}) as node:
+        # A latched state cannot reach a reader that discovers the node after it exited: match it first
+        # (8 attempts with back-off keep the node alive ~5 s, longer than discovery under load).
+        states.wait_for(lambda ms: ms, 10, "a first state while the node lives")
         code = node.wait(timeout=30)
         output = node.output()
     assert code == 3, output[-2000:]
