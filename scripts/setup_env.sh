@@ -9,10 +9,12 @@ python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null 2>&1 || python=python3
 flavor="${1:-run}"
 stamp="$venv/.cam_guard-installed-$flavor"
-if [ ! -f "$stamp" ] || [ "$root/setup.py" -nt "$stamp" ] || [ "$0" -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ "$root/setup.py" -nt "$stamp" ] || [ "$0" -nt "$stamp" ] \
+   || [ "$root/scripts/apt-packages.txt" -nt "$stamp" ]; then
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
   if [ "$flavor" = test ]; then
+    bash "$root/scripts/system_packages.sh"
     "$venv/bin/pip" install -q -e "$root[ros-wheels,test]"
     # The LeRobot camera API needs only draccus; lerobot's own requirements (torch, datasets, …)
     # are for training, so they are left out here. The plugin is installed the way users do.
