@@ -1,6 +1,6 @@
 """preview_node: the camera with the reward overlay, on preview/image (for rqt_image_view).
 
-Drawing happens in a thread of its own at most `max_rate` times a second on the newest frame;
+Drawing happens in a thread of its own, on the newest frame, at most `max_rate` times a second on average;
 frames it cannot draw in time are dropped, so the preview never slows the camera or classifier.
 With no frame for `stale_after` seconds it keeps publishing the last picture, dimmed, under a
 NO SIGNAL banner.
@@ -17,6 +17,7 @@ from std_msgs.msg import String
 from cam_guard.common.latest import LatestValue
 from cam_guard.common.rate_meter import RateMeter
 from cam_guard.preview.overlay import OverlayInfo, blank_frame, draw_overlay
+from cam_guard.preview.pacing import DrawPacer
 from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns, to_image_msg
 from cam_guard.ros.runtime import GuardedNode, run_node
 from cam_guard.ros.transport import image_qos, latched_qos, newest_only_subscription_qos
@@ -32,8 +33,8 @@ class PreviewNode(GuardedNode):
                                      float_range=(0.0, 1.0))
         self._stale_after = self.param("stale_after", 1.0, "seconds without a frame before NO SIGNAL",
                                        float_range=(0.05, 60.0))
-        self._min_period = 1.0 / self.param("max_rate", 30.0, "most overlays drawn per second",
-                                            float_range=(0.5, 240.0))
+        self._pacer = DrawPacer(self.param("max_rate", 30.0, "most overlays drawn per second (on average)",
+                                           float_range=(0.5, 240.0)))
         self._show_window = self.param("show_window", False, "also show an OpenCV window (needs a display)")
         self._frames: LatestValue[Image] = LatestValue()
         self._reward: Vector3Stamped | None = None
@@ -69,20 +70,17 @@ class PreviewNode(GuardedNode):
         self._camera_state = msg.data
 
     def _render_loop(self) -> None:
-        last_drawn = 0.0
         while not self._frames.closed:
             # Wake at least a few times per stale period so NO SIGNAL appears on time.
             msg = self._frames.take(timeout=min(0.2, self._stale_after / 2))
             if self._frames.closed:
                 return
-            now = time.monotonic()
             if msg is not None:
-                if now - last_drawn < self._min_period:
-                    continue  # too soon: this frame is dropped, the next one will be drawn
+                if not self._pacer.admit(time.monotonic()):
+                    continue  # above max_rate: this frame is dropped, a later one will be drawn
                 self._last_frame = msg
             elif self._last_frame is not None and self._frame_age(self._last_frame) <= self._stale_after:
                 continue
-            last_drawn = now
             if not self.publish_while_up(lambda m=msg: self._draw(m)):
                 return
 

@@ -1,0 +1,76 @@
+"""preview_node as a real process: fed by this test over real DDS, or in hilserl_graph behind a real camera."""
+
+import time
+
+import cv2
+import pytest
+from geometry_msgs.msg import Vector3Stamped
+from helpers import NodeProcess, banner_is_no_signal, frame_msg, publish_until
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from cam_guard.preview.overlay import SUCCESS_BGR
+from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns
+from cam_guard.ros.transport import image_qos, latched_qos
+from cam_guard.testing.preview_rate import CAMERA_FPS, measure_window, synthetic_graph
+
+WINDOW_S = 6.0
+
+
+def test_preview_draws_overlay_with_source_stamp_then_no_signal(probe):
+    image_pub = probe.node.create_publisher(Image, "/image_raw", image_qos("reliable"))
+    reward_pub = probe.node.create_publisher(Vector3Stamped, "/reward/stamped", 10)
+    state_pub = probe.node.create_publisher(String, "/camera_state", latched_qos())
+    previews = probe.subscribe(Image, "/preview/image")
+    state_pub.publish(String(data="STREAMING"))
+    sent: set[int] = set()
+
+    def frame() -> Image:
+        msg = frame_msg(60)
+        sent.add(stamp_to_ns(msg.header.stamp))
+        reward = Vector3Stamped()
+        reward.header = msg.header
+        reward.vector.x, reward.vector.y, reward.vector.z = 0.9, 0.5, 1.0
+        reward_pub.publish(reward)
+        return msg
+
+    with NodeProcess("cam_guard.preview_node", {"stale_after": 0.5}, env={"DISPLAY": ""}) as node:
+        publish_until(image_pub, frame, previews, 5)
+        live = [m for m in previews.messages if stamp_to_ns(m.header.stamp) in sent]
+        assert live, "overlay frames must carry the source frame's stamp"
+        bottom = from_image_msg(live[-1], "bgr8")[-3, 100]
+        assert tuple(int(v) for v in bottom) == SUCCESS_BGR
+        stopped = time.time()
+        previews.wait_for(lambda ms: any(banner_is_no_signal(m) for m in ms[len(live):]), 3, "NO SIGNAL")
+        no_signal_at = next(t for t, m in previews.items if t > stopped and banner_is_no_signal(m))
+        code, _ = node.stop()
+    assert no_signal_at - stopped < 0.5 + 0.6
+    assert code == 0
+
+
+def test_preview_window_without_a_display_falls_back_to_the_topic(probe):
+    image_pub = probe.node.create_publisher(Image, "/image_raw", image_qos("reliable"))
+    previews = probe.subscribe(Image, "/preview/image")
+    with NodeProcess("cam_guard.preview_node", {"show_window": True}, env={"DISPLAY": ""}) as node:
+        publish_until(image_pub, lambda: frame_msg(1), previews, 3)
+        code, _ = node.stop()
+        output = node.output()
+    assert code == 0 and "publishing preview/image only" in output
+    assert cv2.__version__
+
+
+@pytest.mark.parametrize("max_rate", [30.0, 15.0])
+def test_preview_keeps_the_camera_rate_up_to_max_rate(probe, max_rate):
+    # Other processes share these 2 cores: a window in which they starve the nodes is measured
+    # again (at most 3). Before the fix every window came out at 0.52-0.58 at max_rate 30.
+    windows = []
+    with synthetic_graph(probe, f"preview.max_rate={max_rate}") as (raw, previews, _graph):
+        while len(windows) < 3:
+            window = measure_window(raw, previews, WINDOW_S)
+            windows.append(window)
+            assert window.camera_frames >= 0.5 * CAMERA_FPS * WINDOW_S, windows  # the camera itself ran
+            assert window.preview_frames <= max_rate * WINDOW_S + 4, windows  # + the pacer's burst, + 1 at the edges
+            if window.preview_frames >= 0.95 * min(window.camera_frames, max_rate * WINDOW_S):
+                break
+        else:
+            raise AssertionError(f"preview below 0.95 of min(camera, max_rate) in every window: {windows}")
