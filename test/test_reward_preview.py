@@ -7,29 +7,15 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Vector3Stamped
-from helpers import NodeProcess, banner_is_no_signal, diagnostic_values
+from helpers import NodeProcess, banner_is_no_signal, diagnostic_values, frame_msg, publish_until
 from onnx_models import mean_logit_model
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Float32, String
 
-from cam_guard.capture.synthetic import synthetic_frame
 from cam_guard.preview.overlay import SUCCESS_BGR
 from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns, to_image_msg
 from cam_guard.ros.transport import image_qos, latched_qos
-
-
-def frame_msg(index: int, topic_stamp_ns: int | None = None) -> Image:
-    return to_image_msg(synthetic_frame(index, 640, 480), "bgr8", topic_stamp_ns or time.time_ns(), "camera")
-
-
-def publish_until(pub, make_msg, recorder, count: int, timeout: float = 20) -> None:
-    """Publish a fresh message every 50 ms until `recorder` holds `count` messages."""
-    deadline = time.monotonic() + timeout
-    while len(recorder.items) < count:
-        assert time.monotonic() < deadline, f"only {len(recorder.items)} of {count} replies"
-        pub.publish(make_msg())
-        time.sleep(0.05)
 
 
 def reward_diagnostics(diags) -> dict[str, str]:
