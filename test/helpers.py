@@ -2,6 +2,8 @@
 too)."""
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from sensor_msgs.msg import Image
 
@@ -11,30 +13,39 @@ from cam_guard.ros.image_conversion import from_image_msg, to_image_msg
 from cam_guard.testing.harness import (
     NodeProcess,
     Recorder,
+    RemoteParameters,
     RosProbe,
     diagnostic_values,
     latest_camera_status,
     process_alive,
 )
 
-__all__ = ["NodeProcess", "Recorder", "RosProbe", "banner_is_no_signal", "diagnostic_values", "frame_msg",
-           "latest_camera_status", "process_alive", "publish_until"]
-
-
-def banner_is_no_signal(msg: Image) -> bool:
-    """True when a preview image shows the NO SIGNAL banner colour."""
-    image = from_image_msg(msg, "bgr8")
-    return tuple(int(v) for v in image[banner_rows(image.shape[0]).start + 1, 2]) == NO_SIGNAL_BGR
+__all__ = ["NodeProcess", "Recorder", "RemoteParameters", "RosProbe", "banner_is_no_signal", "diagnostic_values",
+           "frame_msg", "latest_camera_status", "process_alive", "publish_until", "publish_until_seen"]
 
 
 def frame_msg(index: int, topic_stamp_ns: int | None = None) -> Image:
     return to_image_msg(synthetic_frame(index, 640, 480), "bgr8", topic_stamp_ns or time.time_ns(), "camera")
 
 
-def publish_until(pub, make_msg, recorder, count: int, timeout: float = 20) -> None:
-    """Publish a fresh message every 50 ms until `recorder` holds `count` messages."""
-    deadline = time.monotonic() + timeout
-    while len(recorder.items) < count:
-        assert time.monotonic() < deadline, f"only {len(recorder.items)} of {count} replies"
+def publish_until_seen(pub: Any, make_msg: Callable[[], Any], recorder: Recorder,
+                       predicate: Callable[[list[Any]], bool], timeout: float, what: str) -> float:
+    """Publish a fresh message every 50 ms until `predicate` holds for what `recorder` got;
+    returns the seconds it took."""
+    start = time.monotonic()
+    while not predicate(recorder.messages):
+        assert time.monotonic() - start < timeout, f"not within {timeout} s: {what}"
         pub.publish(make_msg())
         time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def publish_until(pub: Any, make_msg: Callable[[], Any], recorder: Recorder, count: int, timeout: float = 20) -> None:
+    """Publish a fresh message every 50 ms until `recorder` holds `count` messages."""
+    publish_until_seen(pub, make_msg, recorder, lambda ms: len(ms) >= count, timeout, f"{count} replies")
+
+
+def banner_is_no_signal(msg: Image) -> bool:
+    """True when a preview image shows the NO SIGNAL banner colour."""
+    image = from_image_msg(msg, "bgr8")
+    return tuple(int(v) for v in image[banner_rows(image.shape[0]).start + 1, 2]) == NO_SIGNAL_BGR

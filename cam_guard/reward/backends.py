@@ -111,7 +111,7 @@ class OnnxClassifier:
             raise ClassifierError(f"cannot load ONNX model '{path}': {str(exc).splitlines()[0]}") from None
         self._inputs = self._session.get_inputs()
         self.cameras = len(self._inputs)
-        self._pre = preprocessing
+        self.preprocessing = preprocessing  # replaced live when crops change
         self._logit = output_is_logit
         for model_input in self._inputs:
             shape = model_input.shape
@@ -121,8 +121,8 @@ class OnnxClassifier:
                     f"{preprocessing.resize[0]}, {preprocessing.resize[1]}] (set resize_size to match the model)")
 
     def predict(self, images: Sequence[np.ndarray]) -> float:
-        feeds = {inp.name: self._pre.to_tensor(img, i) for i, (inp, img) in enumerate(zip(self._inputs, images,
-                                                                                            strict=True))}
+        feeds = {inp.name: self.preprocessing.to_tensor(img, i)
+                 for i, (inp, img) in enumerate(zip(self._inputs, images, strict=True))}
         value = float(np.asarray(self._session.run(None, feeds)[0]).reshape(-1)[0])
         return sigmoid(value) if self._logit else min(1.0, max(0.0, value))
 
@@ -147,13 +147,14 @@ class LeRobotClassifier:
             raise ClassifierError(f"cannot load LeRobot classifier '{path}': {str(exc).splitlines()[0]}") from None
         self._torch = torch
         self._device = device
-        self._pre = preprocessing
+        self.preprocessing = preprocessing  # replaced live when crops change
         self.cameras = len(self._model.image_keys)
 
     def predict(self, images: Sequence[np.ndarray]) -> float:
         torch = self._torch
         with torch.inference_mode():
-            tensors = [torch.from_numpy(self._pre.to_tensor(img, i)).to(self._device) for i, img in enumerate(images)]
+            tensors = [torch.from_numpy(self.preprocessing.to_tensor(img, i)).to(self._device)
+                       for i, img in enumerate(images)]
             probabilities = self._model.predict(tensors).probabilities
         return float(probabilities.reshape(-1)[0])
 

@@ -16,11 +16,8 @@ from rclpy.node import Node
 
 from cam_guard.common import fork_audit
 from cam_guard.common.child_process import die_with_launcher
+from cam_guard.ros.parameters import ConfigError
 from cam_guard.ros.transport import apply_shm_profile, remove_orphaned_fastdds_segments
-
-
-class ConfigError(ValueError):
-    """A parameter value the node cannot work with; reported as one line, exit code 2."""
 
 
 class GuardedNode(Node):

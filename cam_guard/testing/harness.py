@@ -17,8 +17,12 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter, parameter_value_to_python
+from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import QoSProfile
+from rclpy.task import Future
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -156,6 +160,37 @@ class RosProbe:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def wait_future(future: Future, timeout: float, what: str) -> Any:
+    """The result of a future that the probe's executor completes (bounded wait)."""
+    done = threading.Event()
+    future.add_done_callback(lambda _: done.set())
+    if not done.wait(timeout):
+        raise AssertionError(f"no answer to {what} within {timeout} s")
+    return future.result()
+
+
+class RemoteParameters:
+    """A node's parameters through its parameter services, as `ros2 param` and rqt_reconfigure use them."""
+
+    def __init__(self, probe: RosProbe, node_name: str, timeout: float = 20) -> None:
+        self._client = AsyncParameterClient(probe.node, node_name)
+        self._node_name = node_name
+        if not self._client.wait_for_services(timeout_sec=timeout):
+            raise AssertionError(f"{node_name} offers no parameter services after {timeout} s")
+
+    def set(self, timeout: float = 10, **values: Any) -> list[SetParametersResult]:
+        """One SetParameters request (what `ros2 param set` sends), in keyword order."""
+        params = [Parameter(name.replace("__", "."), value=value) for name, value in values.items()]
+        return wait_future(self._client.set_parameters(params), timeout, f"set_parameters on {self._node_name}").results
+
+    def get(self, *names: str, timeout: float = 10) -> list[Any]:
+        response = wait_future(self._client.get_parameters(list(names)), timeout, "get_parameters")
+        return [parameter_value_to_python(value) for value in response.values]
+
+    def describe(self, *names: str, timeout: float = 10) -> list[Any]:
+        return wait_future(self._client.describe_parameters(list(names)), timeout, "describe_parameters").descriptors
 
 
 def process_alive(pid: int) -> bool:
