@@ -18,7 +18,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={f"{PACKAGE}.ros": ["fastdds_shm_profile.xml"]},
+    package_data={f"{PACKAGE}.ros": ["fastdds_shm_profile.xml"], f"{PACKAGE}.testing.uvc": ["uvc_shim.c"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
