@@ -102,9 +102,9 @@ def lerobot_checkpoint(tmp_path_factory):
         import lerobot.policies.sac.reward_model.modeling_classifier  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"lerobot's model stack does not import here: {exc}")
-    from lerobot_models import tiny_reward_classifier
+    from cam_guard.testing.lerobot_checkpoint import reward_classifier_checkpoint
 
-    return tiny_reward_classifier(tmp_path_factory.mktemp("lerobot"))
+    return reward_classifier_checkpoint(tmp_path_factory.mktemp("lerobot"))
 
 
 def test_lerobot_backend_runs_a_real_lerobot_checkpoint(lerobot_checkpoint):

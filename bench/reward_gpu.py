@@ -1,0 +1,63 @@
+"""Reward classifier latency on the CPU and the GPU, through cam_guard's lerobot backend.
+
+LeRobot's reward Classifier at the size HIL-SERL trains (a resnet10-shaped encoder, 128x128 input, 1 and 2
+cameras), built offline with random weights (the hub is out of reach). Each predict() is what reward_node
+does per frame set: crop/resize/normalise on the CPU, copy to the device, forward, read the probability
+(which waits for the device). Each row's ratio is against the CPU row (all cores) of the same run.
+Needs torch, transformers and lerobot 0.4.4; the GPU rows appear where CUDA is available.
+"""
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import _common  # noqa: F401  (puts the repository on sys.path)
+import numpy as np
+from _common import machine, table
+
+from cam_guard.capture.synthetic import synthetic_frame
+from cam_guard.reward.backends import LeRobotClassifier, Preprocessing
+from cam_guard.testing.lerobot_checkpoint import RESNET10, reward_classifier_checkpoint
+
+
+def predict_ms(classifier: LeRobotClassifier, frames: list[np.ndarray], count: int) -> np.ndarray:
+    for _ in range(20):  # warm-up: CUDA context, cuDNN algorithm choice, allocator
+        classifier.predict(frames)
+    took = np.empty(count)
+    for i in range(count):
+        start = time.perf_counter()
+        classifier.predict(frames)
+        took[i] = time.perf_counter() - start
+    return took * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=300, help="timed predictions per row")
+    args = parser.parse_args()
+    import torch
+
+    cores = os.cpu_count() or 1
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    print(f"{machine()}; torch {torch.__version__}; GPU: {gpu}")
+    runs = [("cpu", cores), ("cpu", 2)] + ([("cuda", cores)] if torch.cuda.is_available() else [])
+    rows: list[list[object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for cameras in (1, 2):
+            checkpoint = reward_classifier_checkpoint(Path(tmp) / f"cameras{cameras}", cameras, RESNET10)
+            frames = [synthetic_frame(i, 640, 480) for i in range(cameras)]
+            baseline = None
+            for device, threads in runs:
+                torch.set_num_threads(threads)
+                classifier = LeRobotClassifier(str(checkpoint), Preprocessing(resize=(128, 128)), device)
+                p50, p95 = np.percentile(predict_ms(classifier, frames, args.count), [50, 95])
+                baseline = baseline or p50
+                rows.append([cameras, device, threads, p50, p95, f"{p50 / baseline:.2f}x"])
+    print(table(["cameras", "device", "torch CPU threads", "predict p50 ms", "p95 ms", "p50 vs CPU, all cores"],
+                rows))
+
+
+if __name__ == "__main__":
+    main()
