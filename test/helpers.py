@@ -21,7 +21,7 @@ from cam_guard.testing.harness import (
 )
 
 __all__ = ["NodeProcess", "Recorder", "RemoteParameters", "RosProbe", "banner_is_no_signal", "diagnostic_values",
-           "frame_msg", "latest_camera_status", "process_alive", "publish_until", "publish_until_seen"]
+           "error_lines", "frame_msg", "latest_camera_status", "process_alive", "publish_until", "publish_until_seen"]
 
 
 def frame_msg(index: int, topic_stamp_ns: int | None = None) -> Image:
@@ -43,6 +43,12 @@ def publish_until_seen(pub: Any, make_msg: Callable[[], Any], recorder: Recorder
 def publish_until(pub: Any, make_msg: Callable[[], Any], recorder: Recorder, count: int, timeout: float = 20) -> None:
     """Publish a fresh message every 50 ms until `recorder` holds `count` messages."""
     publish_until_seen(pub, make_msg, recorder, lambda ms: len(ms) >= count, timeout, f"{count} replies")
+
+
+def error_lines(output: str) -> list[str]:
+    """The lines a process reported as errors: ROS log lines at ERROR, or `[executable] error: ...`
+    from before rclpy was up."""
+    return [line for line in output.splitlines() if line.startswith("[ERROR]") or "] error: " in line]
 
 
 def banner_is_no_signal(msg: Image) -> bool:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from helpers import NodeProcess, diagnostic_values, latest_camera_status, process_alive
+from helpers import NodeProcess, diagnostic_values, error_lines, latest_camera_status, process_alive
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
@@ -144,7 +144,7 @@ def test_bad_parameter_gives_one_clear_line_and_exit_2(ros, params, message):
         output = cam.output()
     assert code == 2
     assert "Traceback" not in output
-    errors = [line for line in output.splitlines() if "error:" in line]
+    errors = error_lines(output)
     assert len(errors) == 1 and message in errors[0], output
 
 

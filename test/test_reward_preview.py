@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Vector3Stamped
-from helpers import NodeProcess, diagnostic_values, frame_msg, publish_until
+from helpers import NodeProcess, diagnostic_values, error_lines, frame_msg, publish_until
 from onnx_models import mean_logit_model
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
@@ -146,5 +146,5 @@ def test_reward_node_bad_model_or_parameters_exit_2_with_one_line(ros, tmp_path,
         output = node.output()
     assert code == 2, output
     assert "Traceback" not in output
-    errors = [line for line in output.splitlines() if "error:" in line]
+    errors = error_lines(output)
     assert len(errors) == 1 and message in errors[0], output
