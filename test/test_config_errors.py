@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from helpers import NodeProcess, error_lines
+from helpers import NodeProcess, assert_config_error
 from rcl_interfaces.msg import Log
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
@@ -15,13 +15,10 @@ def rosout_qos() -> QoSProfile:
 
 def test_a_config_error_reaches_rosout_and_the_log_file(probe, tmp_path):
     rosout = probe.subscribe(Log, "/rosout", rosout_qos())
-    with NodeProcess("cam_guard.reward_node", {"threshold": 1.5}, env={"ROS_LOG_DIR": str(tmp_path)}) as node:
-        code = node.wait(timeout=30)
-        output = node.output()
-    assert code == 2, output
     expected = "parameter 'threshold' is out of range [0.0, 1.0]"
-    assert [line for line in error_lines(output)] == [line for line in output.splitlines() if expected in line]
-    assert len(error_lines(output)) == 1 and "Traceback" not in output
+    with NodeProcess("cam_guard.reward_node", {"threshold": 1.5}, env={"ROS_LOG_DIR": str(tmp_path)}) as node:
+        line = assert_config_error(node, expected)
+    assert line.startswith("[ERROR]") and line.endswith(f"[reward]: {expected}")
     rosout.wait_for(lambda ms: any(m.name == "reward" and m.level == Log.ERROR and m.msg == expected for m in ms),
                     5, "the error on /rosout")
     logged = "".join(p.read_text() for p in Path(tmp_path).glob("*.log"))
@@ -37,9 +34,4 @@ def test_a_bad_parameter_file_is_one_line_and_exit_2(ros, tmp_path, yaml_text, m
     params = tmp_path / "params.yaml"
     params.write_text(yaml_text)
     with NodeProcess("cam_guard.reward_node", args=["--ros-args", "--params-file", str(params)]) as node:
-        code = node.wait(timeout=30)
-        output = node.output()
-    assert code == 2, output
-    assert "Traceback" not in output
-    errors = error_lines(output)
-    assert len(errors) == 1 and message in errors[0], output
+        assert_config_error(node, message)
