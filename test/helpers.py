@@ -20,8 +20,9 @@ from cam_guard.testing.harness import (
     process_alive,
 )
 
-__all__ = ["NodeProcess", "Recorder", "RemoteParameters", "RosProbe", "banner_is_no_signal", "diagnostic_values",
-           "frame_msg", "latest_camera_status", "process_alive", "publish_until", "publish_until_seen"]
+__all__ = ["NodeProcess", "Recorder", "RemoteParameters", "RosProbe", "assert_config_error", "banner_is_no_signal",
+           "diagnostic_values", "error_lines", "frame_msg", "latest_camera_status", "process_alive", "publish_until",
+           "publish_until_seen"]
 
 
 def frame_msg(index: int, topic_stamp_ns: int | None = None) -> Image:
@@ -43,6 +44,23 @@ def publish_until_seen(pub: Any, make_msg: Callable[[], Any], recorder: Recorder
 def publish_until(pub: Any, make_msg: Callable[[], Any], recorder: Recorder, count: int, timeout: float = 20) -> None:
     """Publish a fresh message every 50 ms until `recorder` holds `count` messages."""
     publish_until_seen(pub, make_msg, recorder, lambda ms: len(ms) >= count, timeout, f"{count} replies")
+
+
+def error_lines(output: str) -> list[str]:
+    """The lines a process reported as errors: ROS log lines at ERROR, or `[executable] error: ...`
+    from before rclpy was up."""
+    return [line for line in output.splitlines() if line.startswith("[ERROR]") or "] error: " in line]
+
+
+def assert_config_error(node: NodeProcess, message: str, timeout: float = 30) -> str:
+    """`node` exits 2 with exactly one error line, containing `message`, and no traceback; returns that line."""
+    code = node.wait(timeout=timeout)
+    output = node.output()
+    assert code == 2, output
+    assert "Traceback" not in output
+    errors = error_lines(output)
+    assert len(errors) == 1 and message in errors[0], output
+    return errors[0]
 
 
 def banner_is_no_signal(msg: Image) -> bool:

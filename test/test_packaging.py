@@ -44,6 +44,12 @@ def test_launch_file_names_installed_executables_and_configured_nodes():
         assert "ros__parameters" in config[node["name"]]
 
 
+def test_every_executable_takes_over_ctrl_c_from_its_first_line():
+    from cam_guard.common.startup import EXECUTABLES
+
+    assert {name: target.split(":")[0] for name, target in _setup_executables().items()} == EXECUTABLES
+
+
 def test_every_executable_module_has_main():
     for target in _setup_executables().values():
         module, func = target.split(":")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Vector3Stamped
-from helpers import NodeProcess, diagnostic_values, frame_msg, publish_until
+from helpers import NodeProcess, assert_config_error, diagnostic_values, frame_msg, publish_until
 from onnx_models import mean_logit_model
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
@@ -142,9 +142,4 @@ def test_reward_node_bad_model_or_parameters_exit_2_with_one_line(ros, tmp_path,
     paths = {"CORRUPT": str(corrupt), "SMALL": str(small)}
     params = {k: paths.get(v, v) if isinstance(v, str) else v for k, v in params.items()}
     with NodeProcess("cam_guard.reward_node", params) as node:
-        code = node.wait(timeout=30)
-        output = node.output()
-    assert code == 2, output
-    assert "Traceback" not in output
-    errors = [line for line in output.splitlines() if "error:" in line]
-    assert len(errors) == 1 and message in errors[0], output
+        assert_config_error(node, message)

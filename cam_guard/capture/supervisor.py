@@ -24,6 +24,7 @@ from cam_guard.capture.sources import CaptureSettings, SourceSpec, parse_source,
 from cam_guard.capture.watchdog import CameraState, Watchdog, WatchdogConfig
 from cam_guard.common.frame_ring import Frame, FrameRing, remove_stale_rings, ring_path
 from cam_guard.common.rate_meter import RateMeter
+from cam_guard.common.startup import deferred_interrupts
 
 _TERM_GRACE_S = 0.5  # a worker asked to stop gets this long to release the device, then SIGKILL
 
@@ -56,9 +57,10 @@ class _Worker:
         env = dict(os.environ)
         env.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # FFmpeg timeouts are reported by us, once
         self.ring_path = ring_path
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cam_guard.capture.worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
+        with deferred_interrupts():  # the worker ignores Ctrl-C (its node stops it), from its first line
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cam_guard.capture.worker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
         assert self.proc.stdout is not None
         self._fd = self.proc.stdout.fileno()
         self._buffer = b""

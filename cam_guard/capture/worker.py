@@ -94,7 +94,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(0)
+    sys.exit(main())  # Ctrl-C is ignored here (common/startup.py): the node stops its workers

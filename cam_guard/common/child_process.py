@@ -15,15 +15,16 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-LAUNCHER_PID_VAR = "CAM_GUARD_LAUNCHER_PID"
+LAUNCHER_PID_VAR = "CAM_GUARD_LAUNCHER_PID"  # set by hilserl_graph for its nodes: their parent for sure
 
 
-def die_with_launcher() -> None:
-    """A node started by hilserl_graph must not outlive it: it would keep the camera open and
-    publish on with nobody to stop it. (Nodes started by ros2 launch keep ROS's usual behaviour.)"""
+def die_with_starter(parent_at_start: int | None) -> None:
+    """A node must not outlive the process that started it (hilserl_graph, ros2 launch, ros2 run):
+    it would keep the camera open and publish on with nobody to stop it."""
     launcher = os.environ.pop(LAUNCHER_PID_VAR, None)  # our own children have their own rule
-    if launcher is None:
+    starter = int(launcher) if launcher is not None else parent_at_start
+    if starter is None:
         return
     die_with_parent()
-    if os.getppid() != int(launcher):
-        os._exit(1)  # the launcher died before we could ask to follow it
+    if os.getppid() != starter:
+        os._exit(1)  # the starter died before we could ask to follow it

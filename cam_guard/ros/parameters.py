@@ -175,7 +175,8 @@ class LiveParameters(Generic[Config]):
         except ParameterException as exc:
             if "range" in str(exc).lower() and (param.int_range or param.float_range):
                 raise param.out_of_range() from None
-            raise ConfigError(f"parameter '{param.name}': {' '.join(str(exc).split())}") from None
+            text = str(exc.args[0]) if exc.args else str(exc)  # without rclpy's trailing ': <name>'
+            raise ConfigError(f"parameter '{param.name}': {' '.join(text.split())}") from None
         return param.validate(value)
 
     def _check(self, changes: list[Parameter]) -> SetParametersResult:

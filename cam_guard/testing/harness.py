@@ -45,7 +45,8 @@ class NodeProcess:
 
     def __init__(self, module: str, params: dict[str, Any] | None = None, *,
                  remaps: dict[str, str] | None = None, env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> None:
+                 args: list[str] | None = None, own_session: bool = False) -> None:
+        """`own_session`: started as `setsid` would, so that `interrupt_group` is a terminal's Ctrl-C."""
         self.module = module
         # Stays open for the process's lifetime; closed and removed in __exit__.
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115
@@ -59,7 +60,7 @@ class NodeProcess:
                 cmd += ["-r", f"{src}:={dst}"]
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})
+                                     env={**os.environ, **(env or {})}, start_new_session=own_session)
 
     @property
     def pid(self) -> int:
@@ -68,6 +69,10 @@ class NodeProcess:
     def output(self) -> str:
         with open(self._log.name, errors="replace") as f:
             return f.read()
+
+    def interrupt_group(self) -> None:
+        """Ctrl-C in a terminal: SIGINT to every process of the group (`kill -INT -- -PGID`)."""
+        os.killpg(self.proc.pid, signal.SIGINT)
 
     def wait(self, timeout: float) -> int:
         return self.proc.wait(timeout=timeout)

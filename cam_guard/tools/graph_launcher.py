@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from cam_guard.common.child_process import LAUNCHER_PID_VAR
+from cam_guard.common.startup import deferred_interrupts, mark_started, stop_requested
 from cam_guard.ros.runtime import prepare_ros_process
 
 # Node name in the YAML -> module run as its executable. Order is start order.
@@ -57,8 +57,9 @@ class ManagedNode:
     restart_at: float | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args],
-                                     env={**os.environ, LAUNCHER_PID_VAR: str(os.getpid())})
+        with deferred_interrupts():  # a Ctrl-C now reaches the node once it can take it quietly
+            self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args],
+                                         env={**os.environ, LAUNCHER_PID_VAR: str(os.getpid())})
         self.started_at = time.monotonic()
         self.restart_at = None
         print(f"[hilserl_graph] started {self.name} (pid {self.proc.pid})", flush=True)
@@ -82,17 +83,13 @@ class Graph:
         self.nodes = [ManagedNode(name, module, ["--ros-args", "-r", f"__node:={name}", "--params-file", str(config),
                                                  *overrides.get(name, [])])
                       for name, module in NODES.items()]
-        self._stopping = threading.Event()
         self.failed: str | None = None
-
-    def request_stop(self, *_args: object) -> None:
-        self._stopping.set()
 
     def run(self, duration: float | None) -> int:
         for node in self.nodes:
             node.start()
         deadline = None if duration is None else time.monotonic() + duration
-        while not self._stopping.wait(0.1):
+        while not stop_requested.wait(0.1):
             if deadline is not None and time.monotonic() >= deadline:
                 break
             self._supervise()
@@ -161,11 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     overrides = parse_overrides(args.overrides)
     if args.window:
         overrides.setdefault("preview", []).extend(["-p", "show_window:=true"])
-    prepare_ros_process()  # the profile choice is inherited by every node
+    prepare_ros_process(follow_starter=False)  # the profile choice is inherited by every node
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     graph = Graph(config, overrides)
-    signal.signal(signal.SIGINT, graph.request_stop)
-    signal.signal(signal.SIGTERM, graph.request_stop)
+    mark_started()  # Ctrl-C / SIGTERM now set stop_requested: the nodes are stopped, then we exit
     print(f"[hilserl_graph] config {config}; Ctrl-C stops the graph", flush=True)
     raise SystemExit(graph.run(args.duration))
 
