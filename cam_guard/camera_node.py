@@ -17,6 +17,7 @@ from cam_guard.capture.watchdog import CameraState, WatchdogConfig
 from cam_guard.common.frame_ring import Frame
 from cam_guard.common.latest import LatestValue
 from cam_guard.ros.camera_info import camera_info_for, load_calibration
+from cam_guard.ros.cell import default_frame_id
 from cam_guard.ros.diagnostics import camera_diagnostic
 from cam_guard.ros.image_conversion import stamp_from_ns, to_compressed_msg, to_image_msg
 from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
@@ -44,7 +45,8 @@ class CameraNode(GuardedNode):
         if len(settings.fourcc) != 4:
             raise ConfigError(f"parameter 'fourcc' = '{settings.fourcc}' must be 4 characters, e.g. MJPG")
         self._encoding = self.param("encoding", "bgr8", "image_raw encoding", choices=("bgr8", "rgb8"))
-        self._frame_id = self.param("frame_id", "camera", "header.frame_id of every message")
+        self._frame_id = self.param("frame_id", "", "header.frame_id of every message; '' = camera, or "
+                                    "<name>_camera in namespace /<name>") or default_frame_id(self.get_namespace())
         qos_name = self.param("qos", "reliable", "QoS of image topics", choices=QOS_CHOICES)
         self._publish_compressed = self.param(
             "publish_compressed", True, "publish image_raw/compressed when the camera sends JPEG")

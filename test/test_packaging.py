@@ -1,14 +1,19 @@
 """The package builds with colcon as ament_python, and launch/ names only what it installs."""
 
 import ast
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+
+from cam_guard.ros.cell import CellError, cell_nodes, parse_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch" / "hilserl.launch.py"
@@ -23,25 +28,72 @@ def _setup_executables() -> dict[str, str]:
     raise AssertionError("setup.py has no EXECUTABLES table")
 
 
-def _launch_nodes() -> list[dict[str, str]]:
-    nodes = []
-    for call in ast.walk(ast.parse(LAUNCH.read_text())):
-        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "Node":
-            nodes.append({kw.arg: kw.value.value for kw in call.keywords
-                          if isinstance(kw.value, ast.Constant) and kw.arg})
-    return nodes
+class Recorded:
+    """Stands in for a launch/launch_ros class: remembers how the launch file built it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args, self.kwargs = args, kwargs
 
 
-def test_launch_file_names_installed_executables_and_configured_nodes():
+class LaunchConfiguration(Recorded):
+    def perform(self, context: dict[str, str]) -> str:
+        return context[self.args[0]]
+
+
+def launch_nodes(monkeypatch: pytest.MonkeyPatch, **arguments: str) -> list[Recorded]:
+    """Run launch/hilserl.launch.py with `arguments` against recording stand-ins of launch and launch_ros
+    (not installable here): the Node actions it would start, in order."""
+    modules = {
+        "launch": {"LaunchContext": dict, "LaunchDescription": Recorded},
+        "launch.actions": {"DeclareLaunchArgument": Recorded, "OpaqueFunction": Recorded},
+        "launch.substitutions": {"LaunchConfiguration": LaunchConfiguration, "NotSubstitution": Recorded},
+        "launch_ros.actions": {"Node": Recorded},
+        "launch_ros.parameter_descriptions": {"ParameterValue": Recorded},
+        "ament_index_python.packages": {"get_package_share_directory": lambda package: f"/share/{package}"},
+    }
+    for name, members in modules.items():
+        monkeypatch.setitem(sys.modules, name, types.SimpleNamespace(**members))
+    spec = importlib.util.spec_from_file_location("hilserl_launch", LAUNCH)
+    launch_file = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launch_file)
+    actions = launch_file.generate_launch_description().args[0]
+    declared = {a.args[0]: a.kwargs["default_value"] for a in actions if "default_value" in a.kwargs}
+    unknown = set(arguments) - set(declared)
+    assert not unknown, f"launch arguments {unknown} are not declared"
+    context = {**declared, **arguments}
+    return [node for action in actions if "function" in action.kwargs for node in action.kwargs["function"](context)]
+
+
+def test_launch_file_names_installed_executables_and_configured_nodes(monkeypatch):
     executables = _setup_executables()
     config = yaml.safe_load((ROOT / "config" / "hilserl.yaml").read_text())
-    nodes = _launch_nodes()
-    assert nodes, "launch file starts no Node"
+    nodes = launch_nodes(monkeypatch)
+    assert [n.kwargs["executable"] for n in nodes] == ["camera_node", "reward_node", "preview_node"]
     for node in nodes:
-        assert node["package"] == "cam_guard"
-        assert node["executable"] in executables, f"{node['executable']} is not a setup.py executable"
-        assert node["name"] in config, f"config/hilserl.yaml has no section for node '{node['name']}'"
-        assert "ros__parameters" in config[node["name"]]
+        assert node.kwargs["package"] == "cam_guard"
+        assert node.kwargs["executable"] in executables, f"{node.kwargs['executable']} is not a setup.py executable"
+        key = f"/**/{node.kwargs['name']}"
+        assert key in config, f"config/hilserl.yaml has no section {key} for node '{node.kwargs['name']}'"
+        assert "ros__parameters" in config[key]
+    camera = nodes[0].kwargs
+    assert (camera["name"], camera["namespace"]) == ("camera", "/"), "one camera keeps today's names"
+    assert camera["parameters"][1] == {}, "and the YAML's device"
+
+
+def test_launch_file_starts_the_cell_hilserl_graph_would(monkeypatch):
+    nodes = launch_nodes(monkeypatch, cameras="front,wrist", devices="/dev/video0,0")
+    expected = cell_nodes(parse_cell("front,wrist", "/dev/video0,0"))
+    assert [(n.kwargs["executable"], n.kwargs["name"], n.kwargs["namespace"]) for n in nodes] == \
+        [(e.executable, e.node_name, e.namespace) for e in expected]
+    derived = [n.kwargs["parameters"][1] for n in nodes]
+    assert [{k: v.args[0] if isinstance(v, Recorded) else v for k, v in d.items()} for d in derived] == \
+        [e.parameters for e in expected]
+    assert derived[1]["device"].kwargs == {"value_type": str}, "device 0 stays a string"
+    assert derived[2]["image_topics"] == ["/front/image_raw", "/wrist/image_raw"], "reward: model order"
+    single = launch_nodes(monkeypatch, device="/dev/video3")
+    assert single[0].kwargs["parameters"][1]["device"].args[0] == "/dev/video3"
+    with pytest.raises(CellError, match="2 cameras"):
+        launch_nodes(monkeypatch, cameras="front,wrist", devices="/dev/video0")
 
 
 def test_every_executable_takes_over_ctrl_c_from_its_first_line():

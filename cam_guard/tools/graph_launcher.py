@@ -5,11 +5,15 @@ launch install (pip-only machines, CI). It reads the same YAML, starts one proce
 (subprocess: fork+exec, never a bare fork), forwards Ctrl-C/SIGTERM, restarts a node that
 crashed with back-off, and exits 0 once every node has stopped.
 
-    hilserl_graph [--config FILE] [--set NODE.PARAM=VALUE ...] [--headless|--window] [--duration S]
+    hilserl_graph [--cameras front,wrist] [--devices DEV,DEV] [--config FILE] [--set NODE.PARAM=VALUE ...]
+                  [--headless|--window] [--duration S]
+
+`--cameras` starts one camera_node per name, in namespace /<name>; see cam_guard.ros.cell.
 """
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -22,10 +26,9 @@ import yaml
 
 from cam_guard.common.child_process import LAUNCHER_PID_VAR
 from cam_guard.common.startup import deferred_interrupts, mark_started, stop_requested
+from cam_guard.ros.cell import CAMERA_NODE, CellError, NodeLaunch, cell_nodes, parse_cell
 from cam_guard.ros.runtime import prepare_ros_process
 
-# Node name in the YAML -> module run as its executable. Order is start order.
-NODES = {"camera": "cam_guard.camera_node", "reward": "cam_guard.reward_node", "preview": "cam_guard.preview_node"}
 EXIT_BAD_CONFIG = 2  # a node rejected its parameters: restarting cannot help
 STOP_GRACE_S = 5.0
 BACKOFF_INITIAL_S = 0.5
@@ -65,24 +68,35 @@ class ManagedNode:
         print(f"[hilserl_graph] started {self.name} (pid {self.proc.pid})", flush=True)
 
 
-def parse_overrides(items: list[str]) -> dict[str, list[str]]:
-    """`camera.device=/dev/video0` -> {'camera': ['-p', 'device:=/dev/video0']}."""
+def parse_overrides(items: list[str], nodes: list[NodeLaunch]) -> dict[str, list[str]]:
+    """`camera.device=/dev/video0` -> {'camera': ['-p', 'device:=/dev/video0']}. NODE is `camera` (every
+    camera), a camera's name (that camera only), `reward` or `preview`."""
+    targets = list(dict.fromkeys([CAMERA_NODE, *(n.label for n in nodes)]))
     overrides: dict[str, list[str]] = {}
     for item in items:
         key, sep, value = item.partition("=")
         node, dot, param = key.partition(".")
-        if not sep or not dot or node not in NODES or not param:
+        if not sep or not dot or node not in targets or not param:
             raise SystemExit(f"hilserl_graph: error: --set '{item}' must be NODE.PARAM=VALUE with NODE in "
-                             f"{', '.join(NODES)}")
+                             f"{', '.join(targets)}")
         overrides.setdefault(node, []).extend(["-p", f"{param}:={value}"])
     return overrides
 
 
+def node_arguments(node: NodeLaunch, config: Path, overrides: dict[str, list[str]]) -> list[str]:
+    """ROS arguments in precedence order: YAML, what the camera list implies, `--set` for every camera,
+    `--set` for this node (the last one wins)."""
+    derived = [arg for name, value in node.parameters.items() for arg in ("-p", f"{name}:={json.dumps(value)}")]
+    keys = dict.fromkeys([CAMERA_NODE, node.label] if node.executable == "camera_node" else [node.label])
+    user = [arg for key in keys for arg in overrides.get(key, [])]
+    return ["--ros-args", "-r", f"__node:={node.node_name}", "-r", f"__ns:={node.namespace}",
+            "--params-file", str(config), *derived, *user]
+
+
 class Graph:
-    def __init__(self, config: Path, overrides: dict[str, list[str]]) -> None:
-        self.nodes = [ManagedNode(name, module, ["--ros-args", "-r", f"__node:={name}", "--params-file", str(config),
-                                                 *overrides.get(name, [])])
-                      for name, module in NODES.items()]
+    def __init__(self, config: Path, nodes: list[NodeLaunch], overrides: dict[str, list[str]]) -> None:
+        self.nodes = [ManagedNode(node.label, f"cam_guard.{node.executable}", node_arguments(node, config, overrides))
+                      for node in nodes]
         self.failed: str | None = None
 
     def run(self, duration: float | None) -> int:
@@ -142,6 +156,11 @@ class Graph:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hilserl_graph", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cameras", default="", metavar="NAME,NAME",
+                        help="one camera_node per name, in namespace /NAME, in the reward model's input order "
+                             "(default: one camera with the root namespace's topics)")
+    parser.add_argument("--devices", default="", metavar="DEV,DEV",
+                        help="the cameras' devices, same order (default: the YAML's device)")
     parser.add_argument("--config", type=Path, default=None, help="parameter YAML (default: the package's)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.PARAM=VALUE",
                         help="override one parameter, e.g. --set camera.device=/dev/video0 (repeatable)")
@@ -155,12 +174,16 @@ def main(argv: list[str] | None = None) -> None:
         yaml.safe_load(config.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise SystemExit(f"hilserl_graph: error: cannot read config '{config}': {exc}") from None
-    overrides = parse_overrides(args.overrides)
+    try:
+        nodes = cell_nodes(parse_cell(args.cameras, args.devices))
+    except CellError as exc:
+        raise SystemExit(f"hilserl_graph: error: {exc}") from None
+    overrides = parse_overrides(args.overrides, nodes)
     if args.window:
         overrides.setdefault("preview", []).extend(["-p", "show_window:=true"])
     prepare_ros_process(follow_starter=False)  # the profile choice is inherited by every node
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    graph = Graph(config, overrides)
+    graph = Graph(config, nodes, overrides)
     mark_started()  # Ctrl-C / SIGTERM now set stop_requested: the nodes are stopped, then we exit
     print(f"[hilserl_graph] config {config}; Ctrl-C stops the graph", flush=True)
     raise SystemExit(graph.run(args.duration))
