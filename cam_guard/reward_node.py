@@ -1,7 +1,9 @@
 """reward_node: success probability of the newest camera frame(s), for rqt_plot and the trainer.
 
-Image callbacks only store the newest message; one inference thread classifies the newest set,
-so a slow model drops frames (counted) instead of queueing them.
+Image callbacks only store frames (a few per camera); one inference thread classifies the newest
+set of frames taken at the same moment (cam_guard.reward.grouping), so a slow model drops frames
+(counted) instead of queueing them, and a stalled camera stops the reward and is named on
+reward/state instead of its old frame being classified beside new ones.
 """
 
 import threading
@@ -10,17 +12,18 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Vector3Stamped
 from sensor_msgs.msg import Image
-from std_msgs.msg import Bool, Float32
+from std_msgs.msg import Bool, Float32, String
 
-from cam_guard.common.latest import LatestValue
 from cam_guard.common.rate_meter import RateMeter
 from cam_guard.reward.backends import ClassifierError, make_classifier
+from cam_guard.reward.grouping import CLASSIFYING, FrameGrouper, FrameSet, reward_state
 from cam_guard.ros import reward_parameters
+from cam_guard.ros.cell import camera_label, state_topic_for
 from cam_guard.ros.image_conversion import ImageConversionError, from_image_msg, stamp_to_ns
 from cam_guard.ros.parameters import LiveParameters
 from cam_guard.ros.reward_parameters import RewardConfig
 from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
-from cam_guard.ros.transport import newest_only_subscription_qos
+from cam_guard.ros.transport import latched_qos, newest_only_subscription_qos
 
 
 class RewardNode(GuardedNode):
@@ -38,8 +41,12 @@ class RewardNode(GuardedNode):
             raise ConfigError(f"the model takes {self._classifier.cameras} camera(s) but image_topics names "
                               f"{len(topics)}")
         self._backend = f"{config.backend} {config.model_path}".strip()
-        self._latest_images: list[Image | None] = [None] * len(topics)
-        self._newest: LatestValue[int] = LatestValue()  # wakes the inference thread per primary frame
+        self._labels = [camera_label(t) for t in topics]
+        self._grouper: FrameGrouper[Image] = FrameGrouper(len(topics), int(config.max_skew * 1e9))
+        self._wake = threading.Event()  # a frame or a camera state arrived
+        self._closing = False
+        self._state = ""
+        self._skew_ms = RateMeter(window_s=5.0)
         self._inference_ms = RateMeter(window_s=5.0)
         self._end_to_end_ms = RateMeter(window_s=5.0)
         self._errors = 0
@@ -47,34 +54,52 @@ class RewardNode(GuardedNode):
         self._probability_pub = self.create_publisher(Float32, "reward/probability", 10)
         self._success_pub = self.create_publisher(Bool, "reward/success", 10)
         self._stamped_pub = self.create_publisher(Vector3Stamped, "reward/stamped", 10)
+        self._state_pub = self.create_publisher(String, "reward/state", latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         for index, topic in enumerate(topics):
             self.create_subscription(Image, topic, lambda msg, i=index: self._on_image(i, msg),
                                      newest_only_subscription_qos())
+            self.create_subscription(String, state_topic_for(topic), lambda msg, i=index: self._on_state(i, msg),
+                                     latched_qos())
         self._worker = threading.Thread(target=self._classify_loop, name="reward-inference", daemon=True)
         self._worker.start()
         self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f"classifying {topics} with {self._backend} (threshold {config.threshold})")
+        self.get_logger().info(f"classifying {topics} with {self._backend} (threshold {config.threshold}, "
+                               f"max skew {config.max_skew * 1000:.0f} ms)")
 
     def _apply(self, config: RewardConfig, changed: frozenset[str]) -> None:
-        """A live change: the threshold is read at each publish; the rule or crops are swapped in."""
+        """A live change: the threshold is read at each publish; the rule, crops or max skew are swapped in."""
         if config.backend == "color" and any(name.startswith("color.") for name in changed):
             self._classifier = config.color_rule
         if "crops" in changed and config.backend != "color":
             self._classifier.preprocessing = config.preprocessing
+        if "max_skew" in changed:
+            self._grouper.max_skew_ns = int(config.max_skew * 1e9)
 
     def _on_image(self, camera: int, msg: Image) -> None:
-        self._latest_images[camera] = msg
-        if camera == 0:
-            self._newest.put(stamp_to_ns(msg.header.stamp))
+        self._grouper.add(camera, stamp_to_ns(msg.header.stamp), msg)
+        self._wake.set()
+
+    def _on_state(self, camera: int, msg: String) -> None:
+        self._grouper.set_state(camera, msg.data)
+        self._wake.set()
 
     def _classify_loop(self) -> None:
-        while not self._newest.closed:
-            if self._newest.take(timeout=0.2) is None:
+        while not self._closing:
+            # Also wake now and then: a camera that goes quiet (LATE) says nothing itself.
+            self._wake.wait(timeout=0.2)
+            self._wake.clear()
+            decision = self._grouper.take()
+            state = reward_state(self._labels, self._grouper.problems(time.time_ns()), decision, self._state)
+            if state != self._state:
+                self._state = state
+                if not self.publish_while_up(lambda s=state: self._state_pub.publish(String(data=s))):
+                    return
+            if decision is not None:
+                self._skew_ms.add(decision.skew_ns / 1e6)
+            if not isinstance(decision, FrameSet):
                 continue
-            messages = list(self._latest_images)
-            if any(m is None for m in messages):
-                continue  # another camera has not delivered yet
+            messages = decision.items
             started = time.monotonic()
             try:
                 images = [from_image_msg(m, "rgb8") for m in messages]
@@ -103,19 +128,29 @@ class RewardNode(GuardedNode):
 
     def _publish_diagnostics(self) -> None:
         rate = self._inference_ms.rate_hz()
+        state = self._state
         if self._last_error:
             level, message = DiagnosticStatus.ERROR, f"classification failing: {self._last_error}"
+        elif state != CLASSIFYING:
+            level, message = DiagnosticStatus.WARN, f"not classifying: {state or 'waiting for images'}"
         elif rate == 0.0:
             level, message = DiagnosticStatus.WARN, "waiting for images"
         else:
             level, message = DiagnosticStatus.OK, f"classifying at {rate:.1f} Hz"
+        grouper = self._grouper
         values = {
             "backend": self._backend, "threshold": f"{self._params.config.threshold:.3f}", "rate_hz": f"{rate:.2f}",
+            "cameras": ", ".join(self._labels), "state": state,
             "inference_ms_p50": f"{self._inference_ms.percentile(50):.2f}",
             "inference_ms_p95": f"{self._inference_ms.percentile(95):.2f}",
             "capture_to_reward_ms_p50": f"{self._end_to_end_ms.percentile(50):.2f}",
             "capture_to_reward_ms_p95": f"{self._end_to_end_ms.percentile(95):.2f}",
-            "frames_received": str(self._newest.received), "frames_dropped": str(self._newest.dropped),
+            "max_skew_ms": f"{self._params.config.max_skew * 1000:.1f}",
+            "skew_ms_p50": f"{self._skew_ms.percentile(50):.2f}",
+            "skew_ms_p95": f"{self._skew_ms.percentile(95):.2f}",
+            "sets_skipped": str(grouper.skipped),
+            "frames_received": str(sum(grouper.received)), "frames_dropped": str(grouper.dropped),
+            "frames_received_per_camera": ", ".join(str(n) for n in grouper.received),
             "errors": str(self._errors),
         }
         status = DiagnosticStatus(level=level, name=f"cam_guard: {self.get_fully_qualified_name()}",
@@ -126,7 +161,8 @@ class RewardNode(GuardedNode):
         self._diag_pub.publish(array)
 
     def close(self) -> None:
-        self._newest.close()
+        self._closing = True
+        self._wake.set()
         self._worker.join(timeout=2.0)
 
 

@@ -98,32 +98,65 @@ def test_reward_node_diagnostics_recover_after_classification_errors(probe, tmp_
         assert "exceeds" in status.message
         publish_until(pub, lambda: frame_msg(60), stamped, 3)  # 640x480: the crop fits again
         seen = len(diags.items)
-        diags.wait_for(lambda _: len(diags.items) > seen and reward_status().level == DiagnosticStatus.OK, 5,
-                       "diagnostics back to OK once classification succeeds")
+        deadline = time.monotonic() + 5
+        while not (len(diags.items) > seen and reward_status().level == DiagnosticStatus.OK):
+            assert time.monotonic() < deadline, "diagnostics back to OK once classification succeeds"
+            pub.publish(frame_msg(60))  # still streaming: a camera that stops is a warning of its own
+            time.sleep(0.05)
         errors = int(diagnostic_values(reward_status())["errors"])
         node.stop()
     assert errors > 0, "the error count is kept"
 
 
-def test_reward_node_with_a_two_camera_onnx_model(probe, tmp_path):
-    model = mean_logit_model(tmp_path / "two.onnx", cameras=2)
+def test_reward_node_with_a_two_camera_onnx_model_in_topic_order(probe, tmp_path):
+    model = mean_logit_model(tmp_path / "two.onnx", cameras=2, weights=[1.0, -1.0])  # high: left white, right black
     left = probe.node.create_publisher(Image, "/left/image_raw", image_qos("reliable"))
     right = probe.node.create_publisher(Image, "/right/image_raw", image_qos("reliable"))
     stamped = probe.subscribe(Vector3Stamped, "/reward/stamped")
-    white = to_image_msg(np.full((240, 320, 3), 255, np.uint8), "bgr8", time.time_ns(), "right")
     with NodeProcess("cam_guard.reward_node", {"backend": "onnx", "model_path": str(model),
                                                "image_topics": ["left/image_raw", "right/image_raw"]}) as node:
-        def both() -> None:
-            right.publish(white)
-            left.publish(to_image_msg(np.full((240, 320, 3), 255, np.uint8), "bgr8", time.time_ns(), "left"))
+        def both() -> None:  # one moment, two cameras: the same capture stamp
+            stamp = time.time_ns()
+            right.publish(to_image_msg(np.zeros((240, 320, 3), np.uint8), "bgr8", stamp, "right"))
+            left.publish(to_image_msg(np.full((240, 320, 3), 255, np.uint8), "bgr8", stamp, "left"))
         deadline = time.monotonic() + 20
         while len(stamped.items) < 2:
             assert time.monotonic() < deadline, "no classification of the camera pair"
             both()
             time.sleep(0.05)
         node.stop()
-    assert all(m.vector.x > 0.99 for m in stamped.messages)
+    assert all(m.vector.x > 0.95 for m in stamped.messages), "left is the model's first input (else < 0.05)"
     assert all(m.header.frame_id == "left" for m in stamped.messages), "the first camera's header is used"
+
+
+def test_reward_node_never_pairs_frames_taken_further_apart_than_max_skew(probe):
+    left = probe.node.create_publisher(Image, "/left/image_raw", image_qos("reliable"))
+    right = probe.node.create_publisher(Image, "/right/image_raw", image_qos("reliable"))
+    stamped = probe.subscribe(Vector3Stamped, "/reward/stamped")
+    states = probe.subscribe(String, "/reward/state", latched_qos())
+    diags = probe.subscribe(DiagnosticArray, "/diagnostics")
+    with NodeProcess("cam_guard.reward_node", {"image_topics": ["left/image_raw", "right/image_raw"],
+                                               "max_skew": 0.02}) as node:
+        def pair(offset_ms: float) -> None:
+            stamp = time.time_ns()
+            left.publish(frame_msg(60, stamp))
+            right.publish(frame_msg(60, stamp + int(offset_ms * 1e6)))
+
+        deadline = time.monotonic() + 20
+        while not stamped.items:
+            assert time.monotonic() < deadline, "no classification of a pair 5 ms apart"
+            pair(5)
+            time.sleep(0.1)
+        classified = len(stamped.items)
+        for _ in range(10):  # 60 ms apart: a different moment, every time
+            pair(60)
+            time.sleep(0.1)
+        states.wait_for(lambda ms: ms and ms[-1].data.endswith(" SKEWED"), 5, "the reward saying the set was skewed")
+        diags.wait_for(lambda _: int(reward_diagnostics(diags).get("sets_skipped", 0)) >= 5, 5, "skipped sets")
+        node.stop()
+    assert len(stamped.items) <= classified + 1, "sets 60 ms apart were classified"
+    values = reward_diagnostics(diags)
+    assert float(values["skew_ms_p95"]) > 20 and values["max_skew_ms"] == "20.0"
 
 
 @pytest.mark.parametrize(("params", "message"), [
@@ -131,7 +164,8 @@ def test_reward_node_with_a_two_camera_onnx_model(probe, tmp_path):
     ({"backend": "onnx", "model_path": "CORRUPT"}, "cannot load ONNX model"),
     ({"backend": "onnx", "model_path": "SMALL"}, "set resize_size to match"),
     ({"backend": "lerobot", "model_path": "/no/such/checkpoint"}, "lerobot"),
-    ({"image_topics": ["a", "b"]}, "takes 1 camera(s) but image_topics names 2"),
+    ({"backend": "onnx", "model_path": "ONE", "image_topics": ["a", "b"]},
+     "takes 1 camera(s) but image_topics names 2"),
     ({"threshold": 1.5}, "'threshold' is out of range"),
     ({"crops": ["1,2,3"]}, "top,left,height,width"),
 ])
@@ -139,7 +173,7 @@ def test_reward_node_bad_model_or_parameters_exit_2_with_one_line(ros, tmp_path,
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"\x08\x07garbage" * 100)
     small = mean_logit_model(tmp_path / "small.onnx", size=64)
-    paths = {"CORRUPT": str(corrupt), "SMALL": str(small)}
+    paths = {"CORRUPT": str(corrupt), "SMALL": str(small), "ONE": str(mean_logit_model(tmp_path / "one.onnx"))}
     params = {k: paths.get(v, v) if isinstance(v, str) else v for k, v in params.items()}
     with NodeProcess("cam_guard.reward_node", params) as node:
         assert_config_error(node, message)

@@ -71,7 +71,12 @@ def sigmoid(x: float) -> float:
 
 @dataclass
 class ColorRuleClassifier:
-    """Probability = share of ROI pixels within [hsv_low, hsv_high], relative to `full_share`."""
+    """Probability = share of ROI pixels within [hsv_low, hsv_high], relative to `full_share`.
+
+    With several cameras the same rule runs on each and the lowest probability counts: success
+    needs the colour in the region of every camera (one camera can veto, as a false success is the
+    costlier mistake for a reward).
+    """
 
     hsv_low: tuple[int, int, int] = (25, 200, 200)
     hsv_high: tuple[int, int, int] = (35, 255, 255)
@@ -87,7 +92,11 @@ class ColorRuleClassifier:
             raise ClassifierError("full_share must be in (0, 1]")
 
     def predict(self, images: Sequence[np.ndarray]) -> float:
-        image = images[0]
+        if len(images) != self.cameras:
+            raise ClassifierError(f"the colour rule was set up for {self.cameras} camera(s), got {len(images)}")
+        return min(self._probability(image) for image in images)
+
+    def _probability(self, image: np.ndarray) -> float:
         height, width = image.shape[:2]
         x, y, w, h = self.roi
         region = image[int(y * height):int((y + h) * height), int(x * width):int((x + w) * width)]

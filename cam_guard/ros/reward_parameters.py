@@ -42,6 +42,8 @@ PARAMETERS = ParameterTable([
     Param("model_path", "", "ONNX file or LeRobot checkpoint directory", fixed=_MODEL),
     Param("device", "cpu", "torch device for the lerobot backend", fixed=_MODEL),
     Param("threshold", 0.5, "success when probability >= threshold", float_range=(0.0, 1.0)),
+    Param("max_skew", 0.02, "seconds the capture stamps of one set of frames may differ by; a wider set is skipped",
+          float_range=(0.0, 1.0)),
     Param("resize_size", [128, 128], "model input height, width", fixed="it is the loaded model's input size",
           check=_check_resize),
     Param("crops", [""], "per camera 'top,left,height,width' or '' (onnx and lerobot backends)", check=parse_crops),
@@ -59,6 +61,7 @@ class RewardConfig:
     model_path: str
     device: str
     threshold: float
+    max_skew: float
     preprocessing: Preprocessing
     color_rule: ColorRuleClassifier
 
@@ -73,9 +76,9 @@ def build(values: dict[str, Any]) -> RewardConfig:
     try:
         color_rule = ColorRuleClassifier(hsv_low=tuple(values["color.hsv_low"]),
                                          hsv_high=tuple(values["color.hsv_high"]),
-                                         roi=tuple(roi), full_share=values["color.full_share"])
+                                         roi=tuple(roi), full_share=values["color.full_share"], cameras=len(topics))
     except ClassifierError as exc:
         raise ConfigError(f"color rule: {exc}") from None
     height, width = values["resize_size"]
     return RewardConfig(topics, values["backend"], values["model_path"], values["device"], values["threshold"],
-                        Preprocessing((height, width), parse_crops(values["crops"])), color_rule)
+                        values["max_skew"], Preprocessing((height, width), parse_crops(values["crops"])), color_rule)

@@ -28,6 +28,19 @@ def test_color_rule_sees_the_block_only_in_its_region():
     assert rule.predict([rgb_synthetic(60)]) == 1.0  # block at x = 480, inside the right half
 
 
+def test_color_rule_with_several_cameras_needs_the_colour_in_every_camera():
+    rule = ColorRuleClassifier(cameras=3)
+    inside, outside = rgb_synthetic(60), rgb_synthetic(0)
+    assert rule.predict([inside, inside, inside]) == 1.0
+    assert rule.predict([inside, outside, inside]) == 0.0, "one camera without the colour vetoes"
+    half = rgb_synthetic(60)
+    half[:, 480:500] = 0  # hide half the block's width in one camera
+    assert 0.0 < rule.predict([inside, half, inside]) == ColorRuleClassifier().predict([half]) < 1.0, \
+        "the lowest counts"
+    with pytest.raises(ClassifierError, match="3 camera"):
+        rule.predict([inside])
+
+
 @pytest.mark.parametrize("roi", [(0.6, 0.0, 0.5, 1.0), (0.0, 0.0, 0.0, 1.0), (-0.1, 0, 0.5, 0.5)])
 def test_color_rule_refuses_a_region_outside_the_image(roi):
     with pytest.raises(ClassifierError, match="roi"):
@@ -63,6 +76,13 @@ def test_onnx_model_with_two_cameras(tmp_path):
     model = OnnxClassifier(str(mean_logit_model(tmp_path / "m.onnx", cameras=2)), Preprocessing())
     assert model.cameras == 2
     assert model.predict([np.full((64, 64, 3), 255, np.uint8)] * 2) > 0.9
+
+
+def test_onnx_model_inputs_follow_the_camera_order(tmp_path):
+    model = OnnxClassifier(str(mean_logit_model(tmp_path / "m.onnx", cameras=2, weights=[1.0, -1.0])),
+                           Preprocessing())
+    white, black = np.full((64, 64, 3), 255, np.uint8), np.zeros((64, 64, 3), np.uint8)
+    assert model.predict([white, black]) > 0.9 and model.predict([black, white]) < 0.1
 
 
 def test_onnx_wrong_input_size_missing_and_corrupt_files(tmp_path):
@@ -124,6 +144,26 @@ def test_lerobot_backend_runs_a_real_lerobot_checkpoint(lerobot_checkpoint):
     assert ours == pytest.approx(expected, abs=1e-5)
     assert 0.0 < ours < 1.0
     assert classifier.predict([np.zeros_like(image)]) != pytest.approx(ours, abs=1e-6)
+
+
+def test_lerobot_backend_takes_one_input_per_camera_in_order(tmp_path):
+    pytest.importorskip("torch", reason="the lerobot backend needs torch (not installed in CI)")
+    import torch
+    from lerobot.policies.sac.reward_model.modeling_classifier import Classifier
+    from lerobot_models import tiny_reward_classifier
+
+    checkpoint = tiny_reward_classifier(tmp_path, cameras=2)
+    classifier = LeRobotClassifier(str(checkpoint), Preprocessing((128, 128)))
+    assert classifier.cameras == 2
+    front, wrist = rgb_synthetic(60), np.zeros((480, 640, 3), np.uint8)
+    ours = classifier.predict([front, wrist])
+    pre = Preprocessing((128, 128))
+    model = Classifier.from_pretrained(str(checkpoint)).eval()
+    with torch.inference_mode():
+        expected = float(model.predict([torch.from_numpy(pre.to_tensor(front, 0)),
+                                        torch.from_numpy(pre.to_tensor(wrist, 1))]).probabilities.reshape(-1)[0])
+    assert ours == pytest.approx(expected, abs=1e-5)
+    assert classifier.predict([wrist, front]) != pytest.approx(ours, abs=1e-6), "the order reaches the model"
 
 
 def test_lerobot_backend_refuses_a_directory_without_a_checkpoint(lerobot_checkpoint, tmp_path):

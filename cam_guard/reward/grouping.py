@@ -1,0 +1,152 @@
+"""Which frames the reward model sees together: one per camera, taken at the same moment. No ROS here.
+
+Each camera keeps its last few frames with their capture stamps. A set is formed around the *pivot*,
+the camera whose newest frame is the oldest: every other camera has delivered past that moment, so
+its frame nearest to the pivot's stamp is already here and nothing needs to wait. The set is
+classified when its stamps lie within `max_skew` of each other, and skipped (counted) otherwise. A
+new set is considered only when the pivot moves on, so a camera that stops delivering stops the
+reward instead of pairing its last frame with ever newer frames of the others.
+
+Two free-running cameras at the same rate always have frames within half a period of each other
+(16.7 ms at 30 fps); a frame one whole period off (33 ms) is a different moment.
+"""
+
+import statistics
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+HISTORY = 4  # frames kept per camera: ~130 ms at 30 fps, more than cameras' delivery delays differ by
+STREAMING = "STREAMING"
+NO_FRAME = "NO_FRAME"  # nothing received yet
+LATE = "LATE"  # the newest frame is older than `late_after`, whatever the camera last said
+SKEWED = "SKEWED"  # its frame was too far from the others' in the last set
+CLASSIFYING = "CLASSIFYING"
+LATE_AFTER_NS = 500_000_000  # as camera_node's default stall_timeout
+
+
+@dataclass(frozen=True)
+class FrameSet(Generic[T]):
+    """One frame per camera, in camera order."""
+
+    items: list[T]
+    stamps_ns: list[int]
+
+    @property
+    def skew_ns(self) -> int:
+        return max(self.stamps_ns) - min(self.stamps_ns)
+
+
+@dataclass(frozen=True)
+class SkippedSet:
+    """The best set around the pivot spread wider than `max_skew`: not classified."""
+
+    stamps_ns: list[int]
+    farthest: int  # the camera whose frame lies farthest from the others' (the one behind on a tie)
+
+    @property
+    def skew_ns(self) -> int:
+        return max(self.stamps_ns) - min(self.stamps_ns)
+
+
+class _Entry(Generic[T]):
+    __slots__ = ("item", "stamp_ns", "used")
+
+    def __init__(self, stamp_ns: int, item: T) -> None:
+        self.stamp_ns = stamp_ns
+        self.item = item
+        self.used = False
+
+
+class FrameGrouper(Generic[T]):
+    """Thread-safe: cameras `add()` from callbacks, the classifier thread `take()`s."""
+
+    def __init__(self, cameras: int, max_skew_ns: int, late_after_ns: int = LATE_AFTER_NS,
+                 history: int = HISTORY) -> None:
+        if cameras < 1:
+            raise ValueError("a frame set needs at least one camera")
+        self.max_skew_ns = max_skew_ns  # set live by the node
+        self._late_after_ns = late_after_ns
+        self._history: list[deque[_Entry[T]]] = [deque(maxlen=history) for _ in range(cameras)]
+        self._states: list[str | None] = [None] * cameras  # None: the camera never said
+        self._lock = threading.Lock()
+        self._last_pivot: tuple[int, int] | None = None
+        self._last_set: tuple[int, ...] | None = None
+        self.received = [0] * cameras
+        self.dropped = 0  # frames superseded before any set took them (the classifier was busy)
+        self.skipped = 0  # sets spread wider than max_skew
+
+    def add(self, camera: int, stamp_ns: int, item: T) -> None:
+        with self._lock:
+            self._history[camera].append(_Entry(stamp_ns, item))
+            self.received[camera] += 1
+
+    def set_state(self, camera: int, state: str) -> None:
+        with self._lock:
+            self._states[camera] = state
+
+    def problems(self, now_ns: int) -> list[tuple[int, str]]:
+        """Cameras that keep sets from being classified, and why: the camera's own state when it
+        says it is not STREAMING, NO_FRAME before its first frame, LATE when its newest frame is
+        older than `late_after` (a camera that died without a word, or one that has no state topic)."""
+        found = []
+        with self._lock:
+            for camera, (history, state) in enumerate(zip(self._history, self._states, strict=True)):
+                if state is not None and state != STREAMING:
+                    found.append((camera, state))
+                elif not history:
+                    found.append((camera, NO_FRAME))
+                elif now_ns - history[-1].stamp_ns > self._late_after_ns:
+                    found.append((camera, LATE))
+        return found
+
+    def take(self) -> FrameSet[T] | SkippedSet | None:
+        """The newest set not decided before, or None (no new pivot, or a camera is not streaming)."""
+        with self._lock:
+            if any(not h for h in self._history) or any(s not in (None, STREAMING) for s in self._states):
+                return None
+            newest = [h[-1].stamp_ns for h in self._history]
+            pivot_camera = min(range(len(newest)), key=newest.__getitem__)
+            pivot = (pivot_camera, newest[pivot_camera])
+            if pivot == self._last_pivot:
+                return None
+            self._last_pivot = pivot
+            chosen = [min(h, key=lambda e: abs(e.stamp_ns - pivot[1])) for h in self._history]
+            stamps = [e.stamp_ns for e in chosen]
+            if tuple(stamps) == self._last_set:
+                return None  # the pivot moved to another camera's frame of the same moment
+            self._last_set = tuple(stamps)
+            self._retire_older_than(chosen)
+            if max(stamps) - min(stamps) > self.max_skew_ns:
+                self.skipped += 1
+                middle = statistics.median(stamps)  # ties go to the camera behind, the usual culprit
+                farthest = max(range(len(stamps)), key=lambda c: (abs(stamps[c] - middle), -stamps[c]))
+                return SkippedSet(stamps, farthest)
+            return FrameSet([e.item for e in chosen], stamps)
+
+    def _retire_older_than(self, chosen: list[_Entry[T]]) -> None:
+        """Frames before the chosen ones will never be in a set: count the unused ones as dropped."""
+        for history, pick in zip(self._history, chosen, strict=True):
+            for entry in history:
+                if entry is pick:
+                    break
+                if not entry.used:
+                    entry.used = True
+                    self.dropped += 1
+            pick.used = True
+
+
+def reward_state(labels: list[str], problems: list[tuple[int, str]], last: FrameSet | SkippedSet | None,
+                 previous: str) -> str:
+    """What reward/state says: `CLASSIFYING`, or which camera holds the reward up and why
+    (`wrist STALLED`, `front NO_FRAME, wrist LATE`, `wrist SKEWED`)."""
+    if problems:
+        return ", ".join(f"{labels[camera]} {why}" for camera, why in problems)
+    if isinstance(last, SkippedSet):
+        return f"{labels[last.farthest]} {SKEWED}"
+    if isinstance(last, FrameSet):
+        return CLASSIFYING
+    return previous
