@@ -53,7 +53,7 @@ def main() -> None:
     jpeg_pub = node.create_publisher(CompressedImage, "bench/compressed", image_qos("reliable"))
     rows = []
     # A listener in another process, so publish() serialises and delivers for real.
-    with NodeProcess("cam_guard.preview_node", {"image_topic": "/bench/image"}) as listener:
+    with NodeProcess("cam_guard.preview_node", {"image_topics": ["/bench/image"]}) as listener:
         deadline = time.monotonic() + 20
         while image_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.1)

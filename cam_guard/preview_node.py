@@ -1,9 +1,9 @@
-"""preview_node: the camera with the reward overlay, on preview/image (for rqt_image_view).
+"""preview_node: the cameras with the reward overlay, on preview/image (for rqt_image_view).
 
-Drawing happens in a thread of its own, on the newest frame, at most `max_rate` times a second on average;
+Drawing happens in a thread of its own, on the newest frames, at most `max_rate` times a second on average;
 frames it cannot draw in time are dropped, so the preview never slows the camera or classifier.
-With no frame for `stale_after` seconds it keeps publishing the last picture, dimmed, under a
-NO SIGNAL banner.
+With several cameras the picture holds a tile per camera (cam_guard.preview.tiles). A camera with
+no frame for `stale_after` seconds keeps its last picture, dimmed, under a NO SIGNAL banner.
 """
 
 import threading
@@ -16,19 +16,21 @@ from std_msgs.msg import String
 
 from cam_guard.common.latest import LatestValue
 from cam_guard.common.rate_meter import RateMeter
-from cam_guard.preview.overlay import OverlayInfo, blank_frame, draw_overlay
+from cam_guard.preview.overlay import OverlayInfo
 from cam_guard.preview.pacing import DrawPacer
+from cam_guard.preview.tiles import Tile, draw_cell
+from cam_guard.ros.cell import camera_label, state_topic_for
 from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns, to_image_msg
-from cam_guard.ros.runtime import GuardedNode, run_node
+from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
 from cam_guard.ros.transport import image_qos, latched_qos, newest_only_subscription_qos
 
 
 class PreviewNode(GuardedNode):
     def __init__(self) -> None:
         super().__init__("preview")
-        image_topic = self.param("image_topic", "image_raw", "camera image to draw on")
+        image_topics = [t for t in self.param("image_topics", ["image_raw"], "camera images, one tile each "
+                                              "(each camera's state is read from camera_state beside it)") if t]
         reward_topic = self.param("reward_topic", "reward/stamped", "reward_node's stamped output")
-        state_topic = self.param("state_topic", "camera_state", "camera_node's state topic")
         self._threshold = self.param("threshold", 0.5, "threshold shown until reward messages carry one",
                                      float_range=(0.0, 1.0))
         self._stale_after = self.param("stale_after", 1.0, "seconds without a frame before NO SIGNAL",
@@ -36,19 +38,27 @@ class PreviewNode(GuardedNode):
         self._pacer = DrawPacer(self.param("max_rate", 30.0, "most overlays drawn per second (on average)",
                                            float_range=(0.5, 240.0)))
         self._show_window = self.param("show_window", False, "also show an OpenCV window (needs a display)")
-        self._frames: LatestValue[Image] = LatestValue()
+        if not image_topics:
+            raise ConfigError("image_topics is empty")
+        cameras = len(image_topics)
+        self._labels = [camera_label(t) for t in image_topics]
+        self._arrivals: LatestValue[int] = LatestValue()  # which camera delivered last
+        self._latest: list[Image | None] = [None] * cameras
         self._reward: Vector3Stamped | None = None
-        self._camera_state = "UNKNOWN"
-        self._incoming = RateMeter()
-        self._last_frame: Image | None = None
+        self._camera_states = ["UNKNOWN"] * cameras
+        self._incoming = [RateMeter() for _ in range(cameras)]
         self._window = self._show_window and self._open_window()
         self._pub = self.create_publisher(Image, "preview/image", image_qos("reliable"))
-        self.create_subscription(Image, image_topic, self._on_image, newest_only_subscription_qos())
+        for i, topic in enumerate(image_topics):
+            self.create_subscription(Image, topic, lambda msg, i=i: self._on_image(i, msg),
+                                     newest_only_subscription_qos())
+            self.create_subscription(String, state_topic_for(topic), lambda msg, i=i: self._on_state(i, msg),
+                                     latched_qos())
         self.create_subscription(Vector3Stamped, reward_topic, self._on_reward, 10)
-        self.create_subscription(String, state_topic, self._on_state, latched_qos())
         self._renderer = threading.Thread(target=self._render_loop, name="preview-render", daemon=True)
         self._renderer.start()
-        self.get_logger().info(f"drawing {image_topic} + {reward_topic} → {self.resolve_topic_name('preview/image')}")
+        self.get_logger().info(f"drawing {', '.join(image_topics)} + {reward_topic} → "
+                               f"{self.resolve_topic_name('preview/image')}")
 
     def _open_window(self) -> bool:
         try:
@@ -59,29 +69,30 @@ class PreviewNode(GuardedNode):
             return False
         return True
 
-    def _on_image(self, msg: Image) -> None:
-        self._incoming.add()
-        self._frames.put(msg)
+    def _on_image(self, camera: int, msg: Image) -> None:
+        self._incoming[camera].add()
+        self._latest[camera] = msg
+        self._arrivals.put(camera)
 
     def _on_reward(self, msg: Vector3Stamped) -> None:
         self._reward = msg
 
-    def _on_state(self, msg: String) -> None:
-        self._camera_state = msg.data
+    def _on_state(self, camera: int, msg: String) -> None:
+        self._camera_states[camera] = msg.data
 
     def _render_loop(self) -> None:
-        while not self._frames.closed:
+        while not self._arrivals.closed:
             # Wake at least a few times per stale period so NO SIGNAL appears on time.
-            msg = self._frames.take(timeout=min(0.2, self._stale_after / 2))
-            if self._frames.closed:
+            camera = self._arrivals.take(timeout=min(0.2, self._stale_after / 2))
+            if self._arrivals.closed:
                 return
-            if msg is not None:
+            fresh = None if camera is None else self._latest[camera]
+            if fresh is not None:
                 if not self._pacer.admit(time.monotonic()):
                     continue  # above max_rate: this frame is dropped, a later one will be drawn
-                self._last_frame = msg
-            elif self._last_frame is not None and self._frame_age(self._last_frame) <= self._stale_after:
+            elif all(m is not None and self._frame_age(m) <= self._stale_after for m in self._latest):
                 continue
-            if not self.publish_while_up(lambda m=msg: self._draw(m)):
+            if not self.publish_while_up(lambda m=fresh: self._draw(m)):
                 return
 
     @staticmethod
@@ -89,17 +100,21 @@ class PreviewNode(GuardedNode):
         return (time.time_ns() - stamp_to_ns(msg.header.stamp)) / 1e9
 
     def _draw(self, fresh: Image | None) -> None:
-        source = fresh or self._last_frame
-        frame = from_image_msg(source, "bgr8") if source is not None else blank_frame()
         reward = self._reward
+        probability = reward.vector.x if reward is not None else None
         threshold = reward.vector.y if reward is not None else self._threshold
-        info = OverlayInfo(probability=reward.vector.x if reward is not None else None, threshold=threshold,
-                           camera_state=self._camera_state,
-                           frame_age_s=self._frame_age(source) if source is not None else None,
-                           fps=self._incoming.rate_hz(), stale_after_s=self._stale_after)
-        overlay = draw_overlay(frame, info)
-        # A drawn frame keeps its capture stamp; a NO SIGNAL picture is stamped when drawn.
+        tiles = []
+        for label, msg, state, incoming in zip(self._labels, list(self._latest), self._camera_states, self._incoming,
+                                               strict=True):
+            info = OverlayInfo(probability=probability, threshold=threshold, camera_state=state,
+                               frame_age_s=self._frame_age(msg) if msg is not None else None,
+                               fps=incoming.rate_hz(), stale_after_s=self._stale_after)
+            tiles.append(Tile(label, from_image_msg(msg, "bgr8") if msg is not None else None, info))
+        overlay = draw_cell(tiles)
+        # A drawn frame keeps the capture stamp of the frame that made it; a NO SIGNAL picture is
+        # stamped when drawn.
         stamp_ns = stamp_to_ns(fresh.header.stamp) if fresh is not None else time.time_ns()
+        source = fresh or next((m for m in self._latest if m is not None), None)
         frame_id = source.header.frame_id if source is not None else ""
         self._pub.publish(to_image_msg(overlay, "bgr8", stamp_ns, frame_id))
         if self._window:
@@ -107,7 +122,7 @@ class PreviewNode(GuardedNode):
             cv2.waitKey(1)
 
     def close(self) -> None:
-        self._frames.close()
+        self._arrivals.close()
         self._renderer.join(timeout=2.0)
         if self._window:
             cv2.destroyAllWindows()

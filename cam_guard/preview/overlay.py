@@ -25,10 +25,6 @@ class OverlayInfo:
     def stale(self) -> bool:
         return self.frame_age_s is None or self.frame_age_s > self.stale_after_s
 
-    @property
-    def success(self) -> bool:
-        return self.probability is not None and self.probability >= self.threshold
-
 
 def blank_frame(width: int = 640, height: int = 480) -> np.ndarray:
     return np.zeros((height, width, 3), np.uint8)
@@ -43,29 +39,48 @@ def banner_rows(height: int) -> slice:
 def draw_overlay(frame: np.ndarray, info: OverlayInfo) -> np.ndarray:
     """Return a new BGR image: the frame with probability bar, threshold, state, age and fps."""
     out = frame.copy()
-    height, width = out.shape[:2]
     if info.stale:
-        out //= 3  # the last picture, dimmed, so nobody mistakes it for live
-        rows = banner_rows(height)
-        out[rows] = NO_SIGNAL_BGR
-        text = "NO SIGNAL"
-        scale = max(0.6, width / 640)
-        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale * 1.5, 3)
-        cv2.putText(out, text, ((width - tw) // 2, rows.start + (rows.stop - rows.start + th) // 2),
-                    cv2.FONT_HERSHEY_SIMPLEX, scale * 1.5, (255, 255, 255), 3, cv2.LINE_AA)
-    # Probability bar along the bottom.
-    top = height - BAR_HEIGHT
-    cv2.rectangle(out, (0, top), (width - 1, height - 1), (30, 30, 30), -1)
-    if info.probability is not None:
-        filled = round(info.probability * (width - 1))
-        cv2.rectangle(out, (0, top), (filled, height - 1), SUCCESS_BGR if info.success else FAILURE_BGR, -1)
-    x_threshold = round(info.threshold * (width - 1))
-    cv2.line(out, (x_threshold, top - 4), (x_threshold, height - 1), (255, 255, 255), 2)
-    label = "p = --" if info.probability is None else f"p = {info.probability:.2f}"
-    label += "  SUCCESS" if info.success else ""
-    cv2.putText(out, label, (8, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
-    age = "--" if info.frame_age_s is None else f"{info.frame_age_s * 1000:.0f} ms"
-    status = f"{info.camera_state}  age {age}  {info.fps:.1f} fps"
-    cv2.putText(out, status, (8, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, status, (8, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+        draw_no_signal(out)
+    draw_probability_bar(out, info.probability, info.threshold)
+    draw_status(out, status_text(info))
     return out
+
+
+def status_text(info: OverlayInfo, label: str = "") -> str:
+    age = "--" if info.frame_age_s is None else f"{info.frame_age_s * 1000:.0f} ms"
+    return f"{label + '  ' if label else ''}{info.camera_state}  age {age}  {info.fps:.1f} fps"
+
+
+def draw_no_signal(region: np.ndarray) -> None:
+    """In place: the picture dimmed, so nobody mistakes it for live, under a NO SIGNAL banner."""
+    height, width = region.shape[:2]
+    region //= 3
+    rows = banner_rows(height)
+    region[rows] = NO_SIGNAL_BGR
+    text = "NO SIGNAL"
+    scale = max(0.6, width / 640)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale * 1.5, 3)
+    cv2.putText(region, text, ((width - tw) // 2, rows.start + (rows.stop - rows.start + th) // 2),
+                cv2.FONT_HERSHEY_SIMPLEX, scale * 1.5, (255, 255, 255), 3, cv2.LINE_AA)
+
+
+def draw_probability_bar(out: np.ndarray, probability: float | None, threshold: float) -> None:
+    """In place, along the bottom BAR_HEIGHT rows: the probability, the threshold line, the value."""
+    height, width = out.shape[:2]
+    top = height - BAR_HEIGHT
+    success = probability is not None and probability >= threshold
+    cv2.rectangle(out, (0, top), (width - 1, height - 1), (30, 30, 30), -1)
+    if probability is not None:
+        filled = round(probability * (width - 1))
+        cv2.rectangle(out, (0, top), (filled, height - 1), SUCCESS_BGR if success else FAILURE_BGR, -1)
+    x_threshold = round(threshold * (width - 1))
+    cv2.line(out, (x_threshold, top - 4), (x_threshold, height - 1), (255, 255, 255), 2)
+    label = "p = --" if probability is None else f"p = {probability:.2f}"
+    label += "  SUCCESS" if success else ""
+    cv2.putText(out, label, (8, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def draw_status(region: np.ndarray, text: str) -> None:
+    """In place: one line of white text with a dark outline near the top left."""
+    cv2.putText(region, text, (8, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(region, text, (8, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
