@@ -10,10 +10,10 @@ from helpers import NodeProcess, assert_config_error, diagnostic_values, frame_m
 from onnx_models import mean_logit_model
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
-from std_msgs.msg import Bool, Float32
+from std_msgs.msg import Bool, Float32, String
 
 from cam_guard.ros.image_conversion import stamp_to_ns, to_image_msg
-from cam_guard.ros.transport import image_qos
+from cam_guard.ros.transport import image_qos, latched_qos
 
 
 def reward_diagnostics(diags) -> dict[str, str]:

@@ -115,13 +115,17 @@ def test_unknown_backend():
 
 
 @pytest.fixture(scope="module")
-def lerobot_checkpoint(tmp_path_factory):
+def lerobot_stack() -> None:
     pytest.importorskip("torch", reason="the lerobot backend needs torch (not installed in CI)")
     pytest.importorskip("transformers", reason="LeRobot's classifier encoder needs transformers")
     try:
         import lerobot.policies.sac.reward_model.modeling_classifier  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"lerobot's model stack does not import here: {exc}")
+
+
+@pytest.fixture(scope="module")
+def lerobot_checkpoint(lerobot_stack, tmp_path_factory):
     from cam_guard.testing.lerobot_checkpoint import reward_classifier_checkpoint
 
     return reward_classifier_checkpoint(tmp_path_factory.mktemp("lerobot"))
@@ -146,13 +150,13 @@ def test_lerobot_backend_runs_a_real_lerobot_checkpoint(lerobot_checkpoint):
     assert classifier.predict([np.zeros_like(image)]) != pytest.approx(ours, abs=1e-6)
 
 
-def test_lerobot_backend_takes_one_input_per_camera_in_order(tmp_path):
-    pytest.importorskip("torch", reason="the lerobot backend needs torch (not installed in CI)")
+def test_lerobot_backend_takes_one_input_per_camera_in_order(lerobot_stack, tmp_path):
     import torch
     from lerobot.policies.sac.reward_model.modeling_classifier import Classifier
-    from lerobot_models import tiny_reward_classifier
 
-    checkpoint = tiny_reward_classifier(tmp_path, cameras=2)
+    from cam_guard.testing.lerobot_checkpoint import reward_classifier_checkpoint
+
+    checkpoint = reward_classifier_checkpoint(tmp_path, cameras=2)
     classifier = LeRobotClassifier(str(checkpoint), Preprocessing((128, 128)))
     assert classifier.cameras == 2
     front, wrist = rgb_synthetic(60), np.zeros((480, 640, 3), np.uint8)
