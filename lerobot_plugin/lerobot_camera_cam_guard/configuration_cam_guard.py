@@ -1,15 +1,18 @@
-"""`--robot.cameras='{front: {type: cam_guard, topic: /image_raw, width: 640, height: 480, fps: 30}}'`"""
+"""`--robot.cameras='{front: {type: cam_guard, topic: /front/image_raw},
+                     wrist: {type: cam_guard, topic: /wrist/image_raw}}'`"""
 
 from dataclasses import dataclass
 
 from lerobot.cameras.configs import CameraConfig, ColorMode
+
+from cam_guard.ros.cell import state_topic_for
 
 
 @CameraConfig.register_subclass("cam_guard")
 @dataclass
 class CamGuardCameraConfig(CameraConfig):
     topic: str = "/image_raw"  # a cam_guard camera_node's image_raw (any sensor_msgs/Image works)
-    state_topic: str = "/camera_state"  # its state, quoted in errors; "" to ignore
+    state_topic: str | None = None  # its state, quoted in errors; None: camera_state beside `topic`; "" to ignore
     color_mode: ColorMode = ColorMode.RGB
     timeout_ms: int = 1000  # read() waits this long for a new frame
     connect_timeout_ms: int = 10000  # connect() waits this long for the first one (DDS discovery takes 1-3 s)
@@ -21,6 +24,8 @@ class CamGuardCameraConfig(CameraConfig):
         self.color_mode = ColorMode(self.color_mode)
         if not self.topic:
             raise ValueError("topic must name an image topic, e.g. /image_raw")
+        if self.state_topic is None:  # /wrist/image_raw -> /wrist/camera_state
+            self.state_topic = state_topic_for(self.topic)
         if self.width is None or self.height is None or self.width <= 0 or self.height <= 0:
             raise ValueError(f"width and height must be positive (got {self.width}x{self.height})")
         if self.timeout_ms <= 0 or self.connect_timeout_ms <= 0:
