@@ -18,7 +18,8 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={f"{PACKAGE}.ros": ["fastdds_shm_profile.xml"], f"{PACKAGE}.testing.uvc": ["uvc_shim.c"]},
+    package_data={f"{PACKAGE}.ros": ["fastdds_shm_profile.xml"], f"{PACKAGE}.testing.uvc": ["uvc_shim.c"],
+                  f"{PACKAGE}.preview": ["web_page.html"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -3,13 +3,16 @@
 Drawing happens in a thread of its own, on the newest frames, at most `max_rate` times a second on average;
 frames it cannot draw in time are dropped, so the preview never slows the camera or classifier.
 With several cameras the picture holds a tile per camera (cam_guard.preview.tiles). A camera with
-no frame for `stale_after` seconds keeps its last picture, dimmed, under a NO SIGNAL banner.
+no frame for `stale_after` seconds keeps its last picture, dimmed, under a NO SIGNAL banner. With
+`web_port` set it also serves the picture and the state to browsers (cam_guard.preview.web).
 """
 
 import threading
 import time
+from functools import partial
 
 import cv2
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Vector3Stamped
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -19,6 +22,7 @@ from cam_guard.common.rate_meter import RateMeter
 from cam_guard.preview.overlay import OverlayInfo
 from cam_guard.preview.pacing import DrawPacer
 from cam_guard.preview.tiles import Tile, draw_cell
+from cam_guard.preview.web import PreviewWeb
 from cam_guard.ros.cell import camera_label, state_topic_for
 from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns, to_image_msg
 from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
@@ -55,6 +59,7 @@ class PreviewNode(GuardedNode):
             self.create_subscription(String, state_topic_for(topic), lambda msg, i=i: self._on_state(i, msg),
                                      latched_qos())
         self.create_subscription(Vector3Stamped, reward_topic, self._on_reward, 10)
+        self._web = self._serve_web(image_topics)
         self._renderer = threading.Thread(target=self._render_loop, name="preview-render", daemon=True)
         self._renderer.start()
         self.get_logger().info(f"drawing {', '.join(image_topics)} + {reward_topic} → "
@@ -69,6 +74,20 @@ class PreviewNode(GuardedNode):
             return False
         return True
 
+    def _serve_web(self, image_topics: list[str]) -> PreviewWeb | None:
+        port = self.param("web_port", 0, "serve the preview to browsers on this port (0: off)", int_range=(0, 65535))
+        host = self.param("web_host", "127.0.0.1", "address the web view listens on (0.0.0.0: every network)")
+        if not port:
+            return None
+        try:
+            web = PreviewWeb(host, port, [(label, self.resolve_topic_name(topic))
+                                          for label, topic in zip(self._labels, image_topics, strict=True)])
+        except OSError as exc:
+            raise ConfigError(f"web view cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        self.create_subscription(DiagnosticArray, "/diagnostics", partial(self._on_diagnostics, web), 10)
+        self.get_logger().info(f"web view on http://{host}:{port}/")
+        return web
+
     def _on_image(self, camera: int, msg: Image) -> None:
         self._incoming[camera].add()
         self._latest[camera] = msg
@@ -76,6 +95,14 @@ class PreviewNode(GuardedNode):
 
     def _on_reward(self, msg: Vector3Stamped) -> None:
         self._reward = msg
+        if self._web:
+            self._web.state.reward(stamp_to_ns(msg.header.stamp) / 1e9, msg.vector.x, msg.vector.y, msg.vector.z > 0.5)
+
+    @staticmethod
+    def _on_diagnostics(web: PreviewWeb, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            web.state.diagnostic(status.name, ord(status.level), status.message,
+                                 {kv.key: kv.value for kv in status.values}, time.time())
 
     def _on_state(self, camera: int, msg: String) -> None:
         self._camera_states[camera] = msg.data
@@ -117,6 +144,8 @@ class PreviewNode(GuardedNode):
         source = fresh or next((m for m in self._latest if m is not None), None)
         frame_id = source.header.frame_id if source is not None else ""
         self._pub.publish(to_image_msg(overlay, "bgr8", stamp_ns, frame_id))
+        if self._web:
+            self._web.show(overlay, [tile.info for tile in tiles], stamp_ns / 1e9)
         if self._window:
             cv2.imshow("cam_guard preview", overlay)
             cv2.waitKey(1)
@@ -124,6 +153,8 @@ class PreviewNode(GuardedNode):
     def close(self) -> None:
         self._arrivals.close()
         self._renderer.join(timeout=2.0)
+        if self._web:
+            self._web.close()
         if self._window:
             cv2.destroyAllWindows()
 

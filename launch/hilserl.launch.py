@@ -30,6 +30,7 @@ def cell(context: LaunchContext) -> list[Node]:
                         "model_path": ParameterValue(LaunchConfiguration("model"), value_type=str),
                         "threshold": threshold},
         "preview_node": {"threshold": threshold,
+                         "web_port": ParameterValue(LaunchConfiguration("web_port"), value_type=int),
                          "show_window": ParameterValue(NotSubstitution(LaunchConfiguration("headless")),
                                                        value_type=bool)},
     }
@@ -62,5 +63,6 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("model", default_value="", description="ONNX file or LeRobot checkpoint dir"),
         DeclareLaunchArgument("threshold", default_value="0.5", description="success threshold"),
         DeclareLaunchArgument("headless", default_value="true", description="false: also a preview window"),
+        DeclareLaunchArgument("web_port", default_value="0", description="preview in a browser on this port (0: off)"),
         OpaqueFunction(function=cell),
     ])

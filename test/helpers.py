@@ -3,6 +3,7 @@ too)."""
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sensor_msgs.msg import Image
@@ -16,13 +17,14 @@ from cam_guard.testing.harness import (
     RemoteParameters,
     RosProbe,
     diagnostic_values,
+    free_port,
     latest_camera_status,
     process_alive,
 )
 
 __all__ = ["NodeProcess", "Recorder", "RemoteParameters", "RosProbe", "assert_config_error", "banner_is_no_signal",
-           "diagnostic_values", "error_lines", "frame_msg", "latest_camera_status", "process_alive", "publish_until",
-           "publish_until_seen"]
+           "children", "diagnostic_values", "error_lines", "frame_msg", "free_port", "latest_camera_status", "node_pid",
+           "process_alive", "publish_until", "publish_until_seen"]
 
 
 def frame_msg(index: int, topic_stamp_ns: int | None = None) -> Image:
@@ -67,3 +69,30 @@ def banner_is_no_signal(msg: Image) -> bool:
     """True when a preview image shows the NO SIGNAL banner colour."""
     image = from_image_msg(msg, "bgr8")
     return tuple(int(v) for v in image[banner_rows(image.shape[0]).start + 1, 2]) == NO_SIGNAL_BGR
+
+
+def children(pid: int) -> dict[int, str]:
+    """Live child processes of `pid`: pid -> command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def node_pid(graph_pid: int, module: str, timeout: float = 20, other_than: int | None = None) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid, cmd in children(graph_pid).items():
+            if module in cmd and pid != other_than:
+                return pid
+        time.sleep(0.05)
+    raise AssertionError(f"{module} is not running under pid {graph_pid}")

@@ -1,17 +1,22 @@
 """preview_node as a real process: fed by this test over real DDS, or in hilserl_graph behind a real camera."""
 
+import json
+import socket
 import time
+import urllib.request
 
 import cv2
 import pytest
 from geometry_msgs.msg import Vector3Stamped
-from helpers import NodeProcess, banner_is_no_signal, frame_msg, publish_until
+from helpers import NodeProcess, banner_is_no_signal, frame_msg, free_port, publish_until
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from cam_guard.preview.overlay import SUCCESS_BGR
 from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns
 from cam_guard.ros.transport import image_qos, latched_qos
+from cam_guard.testing.mjpeg_viewer import ViewerProcess
+from cam_guard.testing.polling import poll
 from cam_guard.testing.preview_rate import CAMERA_FPS, measure_window, synthetic_graph
 
 WINDOW_S = 6.0
@@ -74,3 +79,39 @@ def test_preview_keeps_the_camera_rate_up_to_max_rate(probe, max_rate):
                 break
         else:
             raise AssertionError(f"preview below 0.95 of min(camera, max_rate) in every window: {windows}")
+
+
+def test_web_viewers_and_a_stalled_one_leave_the_preview_rate_unchanged(probe):
+    port = free_port()
+    with synthetic_graph(probe, f"preview.web_port={port}") as (raw, previews, _graph):
+        baseline = measure_window(raw, previews, WINDOW_S)
+        windows = []
+        with ViewerProcess(f"http://127.0.0.1:{port}/stream.mjpg", readers=5, stalled=1) as viewers:
+            poll(lambda: web_viewers(port) == 6, 10, "6 streams open on the node")
+            # As in the rate test, a window disturbed by other processes on these cores is measured again.
+            while len(windows) < 3:
+                windows.append(measure_window(raw, previews, WINDOW_S))
+                if windows[-1].share >= 0.95 * baseline.share:
+                    break
+            else:
+                raise AssertionError(f"with viewers {windows}, without {baseline}")
+            frames = viewers.stop()
+    assert len(frames["reader"]) == 5 and min(frames["reader"]) >= 0.5 * windows[-1].preview_frames, frames
+
+
+def web_viewers(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/state.json", timeout=5) as response:
+        return json.loads(response.read())["viewers"]
+
+
+def test_a_web_port_in_use_exits_2_with_one_line(ros):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with NodeProcess("cam_guard.preview_node", {"web_port": port}) as node:
+            code = node.wait(timeout=30)
+            output = node.output()
+    assert code == 2, output
+    errors = [line for line in output.splitlines() if "error:" in line]
+    assert len(errors) == 1 and f"cannot listen on 127.0.0.1:{port}" in errors[0] and "Traceback" not in output

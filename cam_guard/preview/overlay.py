@@ -9,6 +9,8 @@ SUCCESS_BGR = (60, 200, 60)
 FAILURE_BGR = (40, 40, 220)
 NO_SIGNAL_BGR = (0, 0, 180)
 BAR_HEIGHT = 28
+BAR_BACKGROUND_BGR = (30, 30, 30)
+STATUS_ORIGIN = (8, 40)  # below the synthetic camera's frame-number blocks (rows 0-15), which tests read back
 BANNER_HEIGHT_FRACTION = 0.2  # the NO SIGNAL banner: a band across the middle of the frame
 
 
@@ -69,7 +71,7 @@ def draw_probability_bar(out: np.ndarray, probability: float | None, threshold: 
     height, width = out.shape[:2]
     top = height - BAR_HEIGHT
     success = probability is not None and probability >= threshold
-    cv2.rectangle(out, (0, top), (width - 1, height - 1), (30, 30, 30), -1)
+    cv2.rectangle(out, (0, top), (width - 1, height - 1), BAR_BACKGROUND_BGR, -1)
     if probability is not None:
         filled = round(probability * (width - 1))
         cv2.rectangle(out, (0, top), (filled, height - 1), SUCCESS_BGR if success else FAILURE_BGR, -1)
@@ -81,6 +83,9 @@ def draw_probability_bar(out: np.ndarray, probability: float | None, threshold: 
 
 
 def draw_status(region: np.ndarray, text: str) -> None:
-    """In place: one line of white text with a dark outline near the top left."""
-    cv2.putText(region, text, (8, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(region, text, (8, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+    """In place: one line of white text on a dark box near the top left. (A thicker black copy as
+    outline does not line up with OpenCV 5's font: glyph widths change with thickness.)"""
+    (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1)
+    x, y = STATUS_ORIGIN
+    cv2.rectangle(region, (x - 4, y - th - 4), (x + tw + 4, y + baseline + 2), BAR_BACKGROUND_BGR, -1)
+    cv2.putText(region, text, STATUS_ORIGIN, cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)

@@ -5,6 +5,7 @@ The caller sets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and ROS_DOMAIN_ID before
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -276,3 +277,10 @@ def start_camera(probe: RosProbe, device: str, **params: Any) -> CameraUnderTest
     camera = CameraUnderTest(images, states, diags, node)
     camera.wait_streaming()
     return camera
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a node's web_port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -6,7 +6,7 @@ launch install (pip-only machines, CI). It reads the same YAML, starts one proce
 crashed with back-off, and exits 0 once every node has stopped.
 
     hilserl_graph [--cameras front,wrist] [--devices DEV,DEV] [--config FILE] [--set NODE.PARAM=VALUE ...]
-                  [--headless|--window] [--duration S]
+                  [--headless|--window] [--web-port PORT] [--duration S]
 
 `--cameras` starts one camera_node per name, in namespace /<name>; see cam_guard.ros.cell.
 """
@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     window = parser.add_mutually_exclusive_group()
     window.add_argument("--headless", action="store_true", help="no preview window (the default)")
     window.add_argument("--window", action="store_true", help="show the preview in an OpenCV window")
+    parser.add_argument("--web-port", type=int, default=None, metavar="PORT",
+                        help="the preview in a browser at http://127.0.0.1:PORT/ (same as --set preview.web_port=PORT)")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     args = parser.parse_args(argv)
     config = args.config or default_config()
@@ -181,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     overrides = parse_overrides(args.overrides, nodes)
     if args.window:
         overrides.setdefault("preview", []).extend(["-p", "show_window:=true"])
+    if args.web_port is not None:
+        overrides.setdefault("preview", []).extend(["-p", f"web_port:={args.web_port}"])
     prepare_ros_process(follow_starter=False)  # the profile choice is inherited by every node
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     graph = Graph(config, nodes, overrides)

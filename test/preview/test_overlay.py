@@ -3,9 +3,11 @@
 import numpy as np
 
 from cam_guard.preview.overlay import (
+    BAR_BACKGROUND_BGR,
     BAR_HEIGHT,
     FAILURE_BGR,
     NO_SIGNAL_BGR,
+    STATUS_ORIGIN,
     SUCCESS_BGR,
     OverlayInfo,
     banner_rows,
@@ -48,3 +50,12 @@ def test_stale_frame_is_dimmed_under_a_no_signal_banner():
     assert tuple(int(v) for v in out[rows.start + 1, 2]) == NO_SIGNAL_BGR
     assert (out[rows.start - 5, 300] == 50).all()  # dimmed to a third
     assert draw_overlay(frame, info(frame_age_s=None))[rows.start + 1, 2].tolist() == list(NO_SIGNAL_BGR)
+
+
+def test_status_line_is_white_on_a_dark_box_below_the_frame_number():
+    frame = np.full((240, 320, 3), 200, np.uint8)
+    out = draw_overlay(frame, info(camera_state="STREAMING"))
+    status = out[STATUS_ORIGIN[1] - 12:STATUS_ORIGIN[1] + 2, STATUS_ORIGIN[0]:STATUS_ORIGIN[0] + 150]
+    assert (status == BAR_BACKGROUND_BGR).all(axis=2).sum() > status.shape[0] * status.shape[1] // 2
+    assert (status > 240).all(axis=2).sum() > 50  # the text
+    assert (out[:16] == 200).all(), "the frame-number rows stay as they were"

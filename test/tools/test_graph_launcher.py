@@ -3,42 +3,14 @@
 import os
 import signal
 import time
-from pathlib import Path
 
 from geometry_msgs.msg import Vector3Stamped
-from helpers import NodeProcess, banner_is_no_signal, process_alive
+from helpers import NodeProcess, banner_is_no_signal, children, node_pid, process_alive
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 
 from cam_guard.capture.synthetic import read_frame_counter
 from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns
-
-
-def children(pid: int) -> dict[int, str]:
-    """Live child processes of `pid`: pid -> command line."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found[int(entry.name)] = cmdline
-    return found
-
-
-def node_pid(graph_pid: int, module: str, timeout: float = 20, other_than: int | None = None) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for pid, cmd in children(graph_pid).items():
-            if module in cmd and pid != other_than:
-                return pid
-        time.sleep(0.05)
-    raise AssertionError(f"{module} is not running under pid {graph_pid}")
 
 
 def test_graph_flows_survives_a_camera_kill_and_stops_cleanly(probe, tmp_path):
