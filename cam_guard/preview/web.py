@@ -58,11 +58,12 @@ class JpegFanout:
             self._frame, self._stamp, self._seq = image, stamp, self._seq + 1
             self._cond.notify_all()
 
-    def next_jpeg(self, after: int, timeout: float) -> tuple[int, bytes, float] | None:
-        """The newest frame newer than frame number `after`: (number, JPEG, stamp); None on timeout or
-        once closed."""
+    def next_jpeg(self, after: int) -> tuple[int, bytes, float] | None:
+        """Wait for a frame newer than frame number `after`; the newest as (number, JPEG, stamp), or
+        None once closed. (The node offers at least 5 frames a second, NO SIGNAL included.)"""
         with self._cond:
-            if not self._cond.wait_for(lambda: self._seq > after or self._closed, timeout) or self._closed:
+            self._cond.wait_for(lambda: self._seq > after or self._closed)
+            if self._closed:
                 return None
         with self._encode_lock:
             with self._cond:  # the newest again: a frame that came while this viewer waited for the lock wins
@@ -79,10 +80,6 @@ class JpegFanout:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
 
 class _Server(ThreadingHTTPServer):
@@ -196,10 +193,7 @@ def _handler_class(web: PreviewWeb, send_timeout_s: float) -> type[BaseHTTPReque
                 self.end_headers()
                 self.close_connection = True
                 sent = 0
-                while not web.fanout.closed:
-                    item = web.fanout.next_jpeg(sent, timeout=1.0)
-                    if item is None:
-                        continue  # nothing new for a second, or closed (the node redraws NO SIGNAL 5 times a second)
+                while (item := web.fanout.next_jpeg(sent)) is not None:
                     sent, jpeg, stamp = item
                     # X-Timestamp: the source frame's capture time, as web_video_server sends it.
                     self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
