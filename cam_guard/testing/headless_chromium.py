@@ -111,8 +111,10 @@ class HeadlessChromium:
         return result["result"].get("value")
 
     def wait_for(self, expression: str, timeout: float, what: str = "") -> Any:
-        """Poll `expression` every 0.1 s until it is truthy; return its value."""
-        return poll(lambda: self.evaluate(expression), timeout, what or expression)
+        """Poll `expression` every 0.1 s until it is truthy; return its value. While it throws (the
+        page is still loading, its script has not run yet) it counts as false."""
+        guarded = f"(() => {{ try {{ return ({expression}); }} catch (error) {{ return null; }} }})()"
+        return poll(lambda: self.evaluate(guarded), timeout, what or expression)
 
     def screenshot(self) -> bytes:
         """The page as PNG bytes."""

@@ -60,8 +60,10 @@ def test_the_page_shows_live_overlay_plot_no_signal_and_survives_a_node_restart(
     with NodeProcess("cam_guard.tools.graph_launcher", args=args, env={"DISPLAY": ""}) as graph:
         poll(lambda: state(port), 40, "the preview node's web view")
         browser.open(f"http://127.0.0.1:{port}/")
+        # Drawn: the image, and a plot of 8 s of probabilities (a line across a quarter of its width).
         browser.wait_for("camGuard.stateUpdates > 0 && document.getElementById('overlay').naturalWidth === 640 "
-                         "&& camGuard.plotDraws > 0 && camGuard.history.length >= 10", 40, "the image and the plot")
+                         "&& camGuard.plotDraws > 0 && camGuard.history.length >= 2 "
+                         "&& camGuard.history.at(-1)[0] - camGuard.history[0][0] >= 8", 60, "the image and the plot")
 
         # The probability text follows the classifier: the synthetic block sweeps in and out of success.
         seen: set[str] = set()
