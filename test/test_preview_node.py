@@ -8,7 +8,7 @@ import urllib.request
 import cv2
 import pytest
 from geometry_msgs.msg import Vector3Stamped
-from helpers import NodeProcess, banner_is_no_signal, frame_msg, free_port, publish_until
+from helpers import NodeProcess, assert_config_error, banner_is_no_signal, frame_msg, free_port, publish_until
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -110,8 +110,4 @@ def test_a_web_port_in_use_exits_2_with_one_line(ros):
         taken.listen()
         port = taken.getsockname()[1]
         with NodeProcess("cam_guard.preview_node", {"web_port": port}) as node:
-            code = node.wait(timeout=30)
-            output = node.output()
-    assert code == 2, output
-    errors = [line for line in output.splitlines() if "error:" in line]
-    assert len(errors) == 1 and f"cannot listen on 127.0.0.1:{port}" in errors[0] and "Traceback" not in output
+            assert_config_error(node, f"cannot listen on 127.0.0.1:{port}")
