@@ -1,7 +1,9 @@
 """Shared test helpers. The process and probe harness lives in cam_guard.testing.harness (the benchmarks use it
 too)."""
 
+import json
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from cam_guard.testing.harness import (
 
 __all__ = ["NodeProcess", "Recorder", "RemoteParameters", "RosProbe", "assert_config_error", "banner_is_no_signal",
            "children", "diagnostic_values", "error_lines", "frame_msg", "free_port", "latest_camera_status", "node_pid",
-           "process_alive", "publish_until", "publish_until_seen"]
+           "process_alive", "publish_until", "publish_until_seen", "web_state"]
 
 
 def frame_msg(index: int, topic_stamp_ns: int | None = None) -> Image:
@@ -96,3 +98,12 @@ def node_pid(graph_pid: int, module: str, timeout: float = 20, other_than: int |
                 return pid
         time.sleep(0.05)
     raise AssertionError(f"{module} is not running under pid {graph_pid}")
+
+
+def web_state(port: int) -> dict | None:
+    """preview_node's /state.json on 127.0.0.1:`port`, or None while nothing answers there."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/state.json", timeout=5) as response:
+            return json.loads(response.read())
+    except OSError:
+        return None

@@ -1,14 +1,21 @@
 """preview_node as a real process: fed by this test over real DDS, or in hilserl_graph behind a real camera."""
 
-import json
+import signal
 import socket
 import time
-import urllib.request
 
 import cv2
 import pytest
 from geometry_msgs.msg import Vector3Stamped
-from helpers import NodeProcess, assert_config_error, banner_is_no_signal, frame_msg, free_port, publish_until
+from helpers import (
+    NodeProcess,
+    assert_config_error,
+    banner_is_no_signal,
+    frame_msg,
+    free_port,
+    publish_until,
+    web_state,
+)
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -87,7 +94,7 @@ def test_web_viewers_and_a_stalled_one_leave_the_preview_rate_unchanged(probe):
         baseline = measure_window(raw, previews, WINDOW_S)
         windows = []
         with ViewerProcess(f"http://127.0.0.1:{port}/stream.mjpg", readers=5, stalled=1) as viewers:
-            poll(lambda: web_viewers(port) == 6, 10, "6 streams open on the node")
+            poll(lambda: (s := web_state(port)) and s["viewers"] == 6, 10, "6 streams open on the node")
             # As in the rate test, a window disturbed by other processes on these cores is measured again.
             while len(windows) < 3:
                 windows.append(measure_window(raw, previews, WINDOW_S))
@@ -99,11 +106,6 @@ def test_web_viewers_and_a_stalled_one_leave_the_preview_rate_unchanged(probe):
     assert len(frames["reader"]) == 5 and min(frames["reader"]) >= 0.5 * windows[-1].preview_frames, frames
 
 
-def web_viewers(port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/state.json", timeout=5) as response:
-        return json.loads(response.read())["viewers"]
-
-
 def test_a_web_port_in_use_exits_2_with_one_line(ros):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -111,3 +113,20 @@ def test_a_web_port_in_use_exits_2_with_one_line(ros):
         port = taken.getsockname()[1]
         with NodeProcess("cam_guard.preview_node", {"web_port": port}) as node:
             assert_config_error(node, f"cannot listen on 127.0.0.1:{port}")
+
+
+def test_web_state_has_each_camera_of_a_cell_with_its_own_counters(ros):
+    port = free_port()
+    args = ["--cameras", "front,wrist", "--devices", "synthetic,synthetic", "--web-port", str(port),
+            "--set", "camera.width=320", "--set", "camera.height=240"]
+    with NodeProcess("cam_guard.tools.graph_launcher", args=args, env={"DISPLAY": ""}) as graph:
+        def both_streaming() -> list[dict] | None:
+            state = web_state(port)
+            cameras = state["cameras"] if state else []
+            ok = cameras and all(c["camera_state"] == "STREAMING" and not c["stale"] and "stalls" in c for c in cameras)
+            return cameras if ok else None
+
+        cameras = poll(both_streaming, 60, "both cameras streaming, with their camera_node's counters")
+        graph.stop(signal.SIGINT, timeout=10)
+    assert [(c["label"], c["image_topic"], c["node"]) for c in cameras] == [
+        ("front", "/front/image_raw", "/front/camera"), ("wrist", "/wrist/image_raw", "/wrist/camera")]

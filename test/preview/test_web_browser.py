@@ -4,12 +4,11 @@ import json
 import os
 import re
 import signal
-import urllib.request
 
 import cv2
 import numpy as np
 import pytest
-from helpers import NodeProcess, free_port, node_pid
+from helpers import NodeProcess, free_port, node_pid, web_state
 
 from cam_guard.testing.headless_chromium import HeadlessChromium, chromium_path
 from cam_guard.testing.polling import poll
@@ -32,14 +31,6 @@ def browser():
         yield chromium
 
 
-def state(port: int) -> dict | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/state.json", timeout=2) as response:
-            return json.loads(response.read())
-    except OSError:
-        return None
-
-
 def pixels_near(image: np.ndarray, bgr: tuple[int, int, int], tolerance: int = 40) -> int:
     return int((np.abs(image.astype(int) - bgr).max(axis=2) <= tolerance).sum())
 
@@ -58,7 +49,7 @@ def test_the_page_shows_live_overlay_plot_no_signal_and_survives_a_node_restart(
     port = free_port()
     args = ["--set", "camera.device=synthetic", "--web-port", str(port)]
     with NodeProcess("cam_guard.tools.graph_launcher", args=args, env={"DISPLAY": ""}) as graph:
-        poll(lambda: state(port), 40, "the preview node's web view")
+        poll(lambda: web_state(port), 40, "the preview node's web view")
         browser.open(f"http://127.0.0.1:{port}/")
         # Drawn: the image, and a plot of 8 s of probabilities (a line across a quarter of its width).
         browser.wait_for("camGuard.stateUpdates > 0 && document.getElementById('overlay').naturalWidth === 640 "
@@ -95,7 +86,7 @@ def test_the_page_shows_live_overlay_plot_no_signal_and_survives_a_node_restart(
         os.kill(node_pid(graph.pid, "cam_guard.preview_node"), signal.SIGKILL)
         browser.wait_for("!camGuard.connected", 15, "the page noticing the node is gone")
         browser.wait_for(f"camGuard.connected && camGuard.serverId !== '{first_server}'", 40, "the restarted node")
-        poll(lambda: (s := state(port)) and s["viewers"] >= 1, 15, "the page's stream on the restarted node")
+        poll(lambda: (s := web_state(port)) and s["viewers"] >= 1, 15, "the page's stream on the restarted node")
         browser.wait_for("document.getElementById('overlay').naturalWidth === 640", 15, "the image again")
         code, _ = graph.stop(signal.SIGINT, timeout=10)
         output = graph.output()
