@@ -27,6 +27,7 @@ from cam_guard.testing.polling import poll
 from cam_guard.testing.preview_rate import CAMERA_FPS, measure_window, synthetic_graph
 
 WINDOW_S = 6.0
+CAMERA_KEPT_UP = 0.9  # a window counts when the camera published this share of its frames
 
 
 def test_preview_draws_overlay_with_source_stamp_then_no_signal(probe):
@@ -73,37 +74,40 @@ def test_preview_window_without_a_display_falls_back_to_the_topic(probe):
 
 @pytest.mark.parametrize("max_rate", [30.0, 15.0])
 def test_preview_keeps_the_camera_rate_up_to_max_rate(probe, max_rate):
-    # Other processes share these 2 cores: a window in which they starve the nodes is measured
-    # again (at most 3). Before the fix every window came out at 0.52-0.58 at max_rate 30.
+    # Before the fix every window came out at 0.52-0.58 at max_rate 30. Other processes share these
+    # 2 cores: a window in which they starved the camera itself (under 0.9 of its 30 fps) says
+    # nothing about the preview, and one in which they starved the preview is measured again.
     windows = []
     with synthetic_graph(probe, f"preview.max_rate={max_rate}") as (raw, previews, _graph):
-        while len(windows) < 3:
-            window = measure_window(raw, previews, WINDOW_S)
-            windows.append(window)
-            assert window.camera_frames >= 0.5 * CAMERA_FPS * WINDOW_S, windows  # the camera itself ran
+        for _ in range(5):
+            windows.append(window := measure_window(raw, previews, WINDOW_S))
             assert window.preview_frames <= max_rate * WINDOW_S + 4, windows  # + the pacer's burst, + 1 at the edges
-            if window.preview_frames >= 0.95 * min(window.camera_frames, max_rate * WINDOW_S):
+            if (window.camera_frames >= CAMERA_KEPT_UP * CAMERA_FPS * WINDOW_S
+                    and window.preview_frames >= 0.95 * min(window.camera_frames, max_rate * WINDOW_S)):
                 break
         else:
-            raise AssertionError(f"preview below 0.95 of min(camera, max_rate) in every window: {windows}")
+            raise AssertionError(f"no window with the camera at its rate and the preview at >= 0.95 of "
+                                 f"min(camera, max_rate): {windows}")
 
 
 def test_web_viewers_and_a_stalled_one_leave_the_preview_rate_unchanged(probe):
     port = free_port()
+    rounds = []
     with synthetic_graph(probe, f"preview.web_port={port}") as (raw, previews, _graph):
-        baseline = measure_window(raw, previews, WINDOW_S)
-        windows = []
-        with ViewerProcess(f"http://127.0.0.1:{port}/stream.mjpg", readers=5, stalled=1) as viewers:
-            poll(lambda: (s := web_state(port)) and s["viewers"] == 6, 10, "6 streams open on the node")
-            # As in the rate test, a window disturbed by other processes on these cores is measured again.
-            while len(windows) < 3:
-                windows.append(measure_window(raw, previews, WINDOW_S))
-                if windows[-1].share >= 0.95 * baseline.share:
-                    break
-            else:
-                raise AssertionError(f"with viewers {windows}, without {baseline}")
-            frames = viewers.stop()
-    assert len(frames["reader"]) == 5 and min(frames["reader"]) >= 0.5 * windows[-1].preview_frames, frames
+        # Rounds of (no viewer, viewers), so that load from other processes drifting over the
+        # test hits both alike; another round while the viewers' share is below 0.95 of the other.
+        for _ in range(3):
+            baseline = measure_window(raw, previews, WINDOW_S)
+            with ViewerProcess(f"http://127.0.0.1:{port}/stream.mjpg", readers=5, stalled=1) as viewers:
+                poll(lambda: (s := web_state(port)) and s["viewers"] == 6, 10, "6 streams open on the node")
+                watched = measure_window(raw, previews, WINDOW_S)
+                frames = viewers.stop()
+            rounds.append((baseline, watched))
+            if watched.share >= 0.95 * baseline.share:
+                break
+        else:
+            raise AssertionError(f"(without, with viewers): {rounds}")
+    assert len(frames["reader"]) == 5 and min(frames["reader"]) >= 0.5 * watched.preview_frames, frames
 
 
 def test_a_web_port_in_use_exits_2_with_one_line(ros):
