@@ -19,6 +19,7 @@ from std_msgs.msg import Bool, Float32, String
 from cam_guard.common.rate_meter import RateMeter
 from cam_guard.reward.backends import ClassifierError, make_classifier
 from cam_guard.reward.grouping import CLASSIFYING, FrameGrouper, FrameSet, reward_state
+from cam_guard.reward.success import is_success
 from cam_guard.ros import reward_parameters
 from cam_guard.ros.cell import camera_label, state_topic_for
 from cam_guard.ros.image_conversion import ImageConversionError, from_image_msg, stamp_to_ns
@@ -119,7 +120,7 @@ class RewardNode(GuardedNode):
 
     def _publish(self, source: Image, probability: float) -> None:
         threshold = self._params.config.threshold
-        success = probability >= threshold
+        success = is_success(probability, threshold)
         self._probability_pub.publish(Float32(data=probability))
         self._success_pub.publish(Bool(data=success))
         stamped = Vector3Stamped()

@@ -211,12 +211,15 @@ def test_reward_source_and_gym_wrapper_follow_the_reward_node(ros):
             seen = set()
             for _ in range(200):  # the synthetic block crosses the success region every 2.5 s
                 _, r, terminated, _, info = env.step(0)
-                assert r in (0.0, 1.0) and terminated == (r == 1.0) and info["env"]
+                success = info["cam_guard_reward"].success
+                assert success == (info["cam_guard_reward"].probability > 0.5), "LeRobot's rule: > threshold"
+                # As LeRobot's reward-classifier step: success_reward on success, else the env's own reward.
+                assert r == (1.0 if success else -1.0) and terminated == success and info["env"]
                 seen.add(r)
-                if seen == {0.0, 1.0}:
+                if seen == {-1.0, 1.0}:
                     break
                 time.sleep(0.05)
-            assert seen == {0.0, 1.0}
+            assert seen == {-1.0, 1.0}
             reward.stop(signal.SIGKILL)
             time.sleep(0.6)  # the last reward ages past max_age_ms
             with pytest.raises(TimeoutError, match="ms old"):

@@ -20,6 +20,7 @@ from cam_guard.reward.backends import (
     Preprocessing,
     make_classifier,
 )
+from cam_guard.reward.success import is_success
 
 
 def rgb_synthetic(index: int) -> np.ndarray:
@@ -180,3 +181,8 @@ def test_lerobot_backend_takes_one_input_per_camera_in_order(tmp_path):
 def test_lerobot_backend_refuses_a_directory_without_a_checkpoint(lerobot_checkpoint, tmp_path):
     with pytest.raises(ClassifierError, match="cannot load LeRobot classifier"):
         LeRobotClassifier(str(tmp_path), Preprocessing())
+
+
+def test_success_is_lerobots_rule_probability_above_threshold():
+    assert is_success(0.51, 0.5) and not is_success(0.5, 0.5) and not is_success(0.49, 0.5)
+    assert not is_success(1.0, 1.0) and is_success(0.01, 0.0) and not is_success(0.0, 0.0)
