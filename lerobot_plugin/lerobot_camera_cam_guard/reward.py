@@ -41,7 +41,7 @@ class RewardSource:
             raise ConnectionError("RewardSource is not connected")
         try:
             sample = self._client.reward()
-            state, _ = self._client.status()
+            state = self._client.status().state
         except BridgeError as exc:
             raise ConnectionError(f"reward source: {exc}") from None
         age_ms = require_fresh("reward", None if sample is None else sample.stamp_ns, max_age_ms,
