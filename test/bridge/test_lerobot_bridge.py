@@ -48,6 +48,22 @@ def test_plugin_is_discovered_by_lerobot_without_loading_rclpy():
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
 
 
+def test_an_unsupported_lerobot_is_one_line_naming_the_fix(tmp_path):
+    """What `pip install torch==2.13.0 lerobot` gives: 0.3.2, laid out as 0.3.2 is where the plugin looks."""
+    for module in ("__init__", "cameras/__init__", "cameras/camera", "utils/__init__", "utils/import_utils"):
+        (tmp_path / "lerobot" / f"{module}.py").parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "lerobot" / f"{module}.py").write_text("")
+    metadata = tmp_path / "lerobot-0.3.2.dist-info" / "METADATA"
+    metadata.parent.mkdir()
+    metadata.write_text("Metadata-Version: 2.1\nName: lerobot\nVersion: 0.3.2\n")
+    result = subprocess.run([sys.executable, "-c", "import lerobot_camera_cam_guard"], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "ImportError: lerobot_camera_cam_guard needs lerobot 0.4.4 (Python >= 3.10), but lerobot 0.3.2 is installed "
+        "and lacks lerobot.utils.errors, lerobot.rl: pip install 'lerobot[transformers-dep]==0.4.4'")
+
+
 def test_config_parses_through_draccus_and_makes_the_camera():
     import draccus
 
