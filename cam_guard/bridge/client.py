@@ -114,14 +114,30 @@ class BridgeClient:
                 # A frame left unread through a stall is too old once the stall outlasts the timeout.
                 if frame is not None and frame.seq > after_seq and time.time_ns() - frame.stamp_ns <= max_age_ns:
                     return frame
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if not self._wait_doorbell(deadline):
                 return None
-            # Wake on the doorbell, or every 0.1 s to notice a helper that died.
-            if select.select([self._doorbell], [], [], min(remaining, 0.1))[0]:
-                with contextlib.suppress(BlockingIOError):
-                    os.read(self._doorbell, 1 << 16)
-            self._checked_ring()
+
+    def wait_reward(self, max_age_s: float, timeout_s: float) -> RewardSample | None:
+        """The newest reward if it is at most `max_age_s` old, waiting up to `timeout_s` for one."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            sample = self._checked_ring().reward()
+            if sample is not None and time.time_ns() - sample.stamp_ns <= max_age_s * 1e9:
+                return sample
+            if not self._wait_doorbell(deadline):
+                return None
+
+    def _wait_doorbell(self, deadline: float) -> bool:
+        """Wait for the helper's next write, at most 0.1 s (to notice a helper that died); False
+        once `deadline` has passed."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        if select.select([self._doorbell], [], [], min(remaining, 0.1))[0]:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._doorbell, 1 << 16)
+        self._checked_ring()
+        return True
 
     def status(self) -> Status:
         return self._checked_ring().status()

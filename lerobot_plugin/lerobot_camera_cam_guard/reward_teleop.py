@@ -1,6 +1,5 @@
 """CamGuardRewardTeleop: the human's teleoperator, with cam_guard's reward node deciding success too."""
 
-import time
 from typing import Any
 
 from lerobot.teleoperators.teleoperator import Teleoperator
@@ -48,17 +47,12 @@ class CamGuardRewardTeleop(Teleoperator):
     def connect(self, calibrate: bool = True) -> None:
         self.source.connect()
         self._connected = True
-        deadline = time.monotonic() + self.config.connect_timeout_ms / 1000
-        while True:
-            try:
-                self.source.latest(self.config.max_age_ms)
-                break
-            except TimeoutError as exc:
-                if time.monotonic() > deadline:
-                    self.disconnect()
-                    raise ConnectionError(f"{self}: no fresh reward on {self.config.reward_topic} within "
-                                          f"{self.config.connect_timeout_ms} ms ({exc})") from None
-            time.sleep(0.05)  # the reward arrives through the bridge helper's ring, polled
+        try:
+            self.source.wait(self.config.max_age_ms, self.config.connect_timeout_ms)
+        except TimeoutError as exc:
+            self.disconnect()
+            raise ConnectionError(f"{self}: no fresh reward on {self.config.reward_topic} within "
+                                  f"{self.config.connect_timeout_ms} ms ({exc})") from None
         if self.human is not None:
             self.human.connect(calibrate)
 

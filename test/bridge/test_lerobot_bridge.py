@@ -250,6 +250,9 @@ def test_reward_source_and_gym_wrapper_follow_the_reward_node(ros):
     reward = NodeProcess("cam_guard.reward_node")
     try:
         with RewardSource() as source:
+            with pytest.raises(TimeoutError, match=r"no reward at most 500 ms old within 10 ms \(last reported camera"):
+                source.wait(max_age_ms=500, timeout_ms=10)  # before DDS discovery
+            source.wait(max_age_ms=500, timeout_ms=20000)
             deadline = time.monotonic() + 20
             while True:  # state and reward are separate topics: wait for both
                 try:
