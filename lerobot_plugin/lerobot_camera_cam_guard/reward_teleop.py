@@ -14,6 +14,13 @@ NO_EVENTS = {TeleopEvents.IS_INTERVENTION: False, TeleopEvents.TERMINATE_EPISODE
 POLICY_ACTION = {"dtype": "float32", "shape": (4,), "names": ["delta_x", "delta_y", "delta_z", "gripper"]}
 
 
+def merge_events(human: dict[Any, Any] | None, reading: RewardReading | None) -> dict[Any, Any]:
+    """The human's events (none without a device), with success also when the classifier says so."""
+    events = {**NO_EVENTS, **(human or {})}
+    events[TeleopEvents.SUCCESS] = bool(events[TeleopEvents.SUCCESS] or (reading is not None and reading.success))
+    return events
+
+
 class CamGuardRewardTeleop(Teleoperator):
     """Actions, feedback and calibration are the wrapped device's; its events gain the reward node's
     success (probability > threshold, LeRobot's rule) when a step starts. gym_manipulator then ends
@@ -54,7 +61,7 @@ class CamGuardRewardTeleop(Teleoperator):
             raise ConnectionError(f"{self}: no fresh reward on {self.config.reward_topic} within "
                                   f"{self.config.connect_timeout_ms} ms ({exc})") from None
         if self.human is not None:
-            self.human.connect(calibrate)
+            self.human.connect()  # as gym_manipulator calls it: some devices (keyboard) take no argument
 
     @property
     def is_calibrated(self) -> bool:
@@ -76,18 +83,16 @@ class CamGuardRewardTeleop(Teleoperator):
             self.human.send_feedback(feedback)
 
     def get_teleop_events(self) -> dict[Any, Any]:
-        events = dict(NO_EVENTS)
+        human = None
         if self.human is not None and hasattr(self.human, "get_teleop_events"):
-            events.update(self.human.get_teleop_events())
+            human = self.human.get_teleop_events()
         try:
             self.last_reading = self.source.latest(self.config.max_age_ms)
         except TimeoutError:
             if self.config.on_stale == "raise":
                 raise
             self.last_reading = None
-        classifier_success = self.last_reading is not None and self.last_reading.success
-        events[TeleopEvents.SUCCESS] = bool(events[TeleopEvents.SUCCESS] or classifier_success)
-        return events
+        return merge_events(human, self.last_reading)
 
     def disconnect(self) -> None:
         if self._connected:

@@ -13,9 +13,11 @@ import pytest
 from helpers import NodeProcess
 from lerobot.cameras.configs import CameraConfig, ColorMode
 from lerobot.cameras.utils import make_cameras_from_configs
+from lerobot.teleoperators.utils import TeleopEvents
 from lerobot.utils.errors import DeviceNotConnectedError
-from lerobot_camera_cam_guard import CamGuardCamera, CamGuardCameraConfig, RewardSource
+from lerobot_camera_cam_guard import CamGuardCamera, CamGuardCameraConfig, RewardReading, RewardSource
 from lerobot_camera_cam_guard.gym_wrapper import CamGuardRewardWrapper
+from lerobot_camera_cam_guard.reward_teleop import NO_EVENTS, merge_events
 
 from cam_guard.bridge.helper import follow_state
 from cam_guard.capture.synthetic import read_frame_counter
@@ -307,3 +309,15 @@ def test_the_state_that_ended_streaming_is_kept_until_frames_return():
     assert follow_state(follow_state(streaming, "STALLED", 6), "RECONNECTING", 7).fault_ns == 6
     assert follow_state(streaming, "NO_PUBLISHER", 8) == Status("NO_PUBLISHER", "rejected", "NO_PUBLISHER", 8)
     assert follow_state(reconnecting, "STREAMING", 10) == Status("STREAMING", "rejected")
+
+
+def test_the_reward_teleoperator_adds_the_classifiers_success_to_the_humans_events():
+    success = RewardReading(0.9, True, 0.5, 12.0, "STREAMING")
+    failure = RewardReading(0.5, False, 0.5, 12.0, "STREAMING")
+    human = {TeleopEvents.IS_INTERVENTION: True, TeleopEvents.TERMINATE_EPISODE: False,
+             TeleopEvents.SUCCESS: False, TeleopEvents.RERECORD_EPISODE: False}
+    assert merge_events(human, success) == {**human, TeleopEvents.SUCCESS: True}
+    assert merge_events(human, failure) == human
+    assert merge_events({**human, TeleopEvents.SUCCESS: True}, failure)[TeleopEvents.SUCCESS], "the human still can"
+    assert merge_events(None, None) == NO_EVENTS  # no device, stale reward ignored
+    assert merge_events(None, success)[TeleopEvents.SUCCESS]
