@@ -7,7 +7,7 @@ the server wrote a frame (matched by the number drawn into its pixels) to the mo
 process holds it as a numpy array:
 - baseline: cv2.VideoCapture.read() in the trainer process (LeRobot's OpenCVCamera approach);
 - bridge: camera_node → Image over DDS → bridge helper → shared memory → the same path
-  CamGuardCamera.async_read() takes (BridgeClient.wait_newer).
+  CamGuardCamera.async_read() takes (BridgeClient.wait_fresh).
 """
 
 import argparse
@@ -43,11 +43,11 @@ def bridge(server: MjpegFaultServer, width: int, height: int, seconds: float) ->
         client = BridgeClient("/image_raw", "rgb", "/camera_state", "", width, height)
         client.start()
         try:
-            frame = client.wait_newer(0, 30)
+            frame = client.wait_fresh(0, 30)
             assert frame is not None, "no frame through the bridge"
             started = time.monotonic()
             while time.monotonic() - started < seconds:
-                frame = client.wait_newer(frame.seq, 1.0) or frame
+                frame = client.wait_fresh(frame.seq, 1.0) or frame
                 now = time.time()
                 if (sent := server.sent_at.get(read_frame_counter(frame.image))) is not None:
                     latencies.append((now - sent) * 1000)

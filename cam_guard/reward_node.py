@@ -6,6 +6,8 @@ set of frames taken at the same moment (cam_guard.reward.grouping), so a slow mo
 reward/state instead of its old frame being classified beside new ones.
 """
 
+import os
+import sys
 import threading
 import time
 
@@ -17,6 +19,7 @@ from std_msgs.msg import Bool, Float32, String
 from cam_guard.common.rate_meter import RateMeter
 from cam_guard.reward.backends import ClassifierError, make_classifier
 from cam_guard.reward.grouping import CLASSIFYING, FrameGrouper, FrameSet, reward_state
+from cam_guard.reward.success import is_success
 from cam_guard.ros import reward_parameters
 from cam_guard.ros.cell import camera_label, state_topic_for
 from cam_guard.ros.image_conversion import ImageConversionError, from_image_msg, stamp_to_ns
@@ -117,7 +120,7 @@ class RewardNode(GuardedNode):
 
     def _publish(self, source: Image, probability: float) -> None:
         threshold = self._params.config.threshold
-        success = probability >= threshold
+        success = is_success(probability, threshold)
         self._probability_pub.publish(Float32(data=probability))
         self._success_pub.publish(Bool(data=success))
         stamped = Vector3Stamped()
@@ -167,7 +170,13 @@ class RewardNode(GuardedNode):
 
 
 def main() -> None:
-    raise SystemExit(run_node(RewardNode))
+    code = run_node(RewardNode)
+    # The node is shut down and its participant gone. With torch, transformers and lerobot loaded,
+    # the interpreter's own teardown garbage-collects their module graph for seconds (2.4 s idle,
+    # 12 s on a loaded 2-core machine), so Ctrl-C would miss its 2 s; nothing is left to finalise.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv with cam_guard and ROS 2 Kilted from PyPI (idempotent). Sourced by demo.sh/test.sh;
 # `source scripts/setup_env.sh test` also installs what the tests need (ruff, pytest, colcon,
-# onnx/onnxruntime, and lerobot 0.4.4 without its heavy dependencies for the bridge tests).
+# onnx/onnxruntime, and LeRobot 0.4.4 with torch for the plugin, reward-classifier and gym_manipulator tests).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${CAM_GUARD_VENV:-$root/.venv}"
@@ -10,16 +10,20 @@ command -v "$python" >/dev/null 2>&1 || python=python3
 flavor="${1:-run}"
 stamp="$venv/.cam_guard-installed-$flavor"
 if [ ! -f "$stamp" ] || [ "$root/setup.py" -nt "$stamp" ] || [ "$0" -nt "$stamp" ] \
-   || [ "$root/scripts/apt-packages.txt" -nt "$stamp" ]; then
+   || [ "$root/scripts/apt-packages.txt" -nt "$stamp" ] \
+   || [ "$root/lerobot_plugin/requirements-lerobot.txt" -nt "$stamp" ]; then
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
   if [ "$flavor" = test ]; then
     bash "$root/scripts/system_packages.sh"
     "$venv/bin/pip" install -q -e "$root[ros-wheels,test]"
-    # The LeRobot camera API needs only draccus; lerobot's own requirements (torch, datasets, …)
-    # are for training, so they are left out here. The plugin is installed the way users do.
+    # LeRobot 0.4.4 for real (camera API, reward classifier, gym_manipulator). torch/torchvision:
+    # a matching pair (CPU is enough) that pip takes from this machine's disk; lerobot's own pin
+    # (torch<2.11) would download 4 GB more, so lerobot goes in without deps, then its other
+    # requirements as it pins them. The plugin is installed the way users do.
+    "$venv/bin/pip" install -q --no-warn-conflicts torch==2.14.1 torchvision==0.29.1 "setuptools>=77.0.3,<80"  # colcon: <80
     "$venv/bin/pip" install -q --no-deps "lerobot==0.4.4"
-    "$venv/bin/pip" install -q "draccus==0.10.0" gymnasium
+    "$venv/bin/pip" install -q --no-warn-conflicts -r "$root/lerobot_plugin/requirements-lerobot.txt"
     "$venv/bin/pip" install -q --no-deps -e "$root/lerobot_plugin"
   else
     "$venv/bin/pip" install -q -e "$root[ros-wheels]"

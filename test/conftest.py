@@ -32,3 +32,11 @@ def probe(ros):
 
     with RosProbe() as p:
         yield p
+
+
+@pytest.fixture(scope="session")
+def lerobot_checkpoint(tmp_path_factory):
+    """A real LeRobot reward-classifier checkpoint, built offline (cam_guard.testing.lerobot_checkpoint)."""
+    from cam_guard.testing.lerobot_checkpoint import reward_classifier_checkpoint
+
+    return reward_classifier_checkpoint(tmp_path_factory.mktemp("lerobot"))

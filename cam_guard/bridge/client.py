@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from cam_guard.common.frame_ring import Frame, FrameRing, RewardSample, remove_stale_rings, ring_path
+from cam_guard.common.frame_ring import Frame, FrameRing, RewardSample, Status, remove_stale_rings, ring_path
 
 _STOP_GRACE_S = 2.0
 _counter = itertools.count(1)
@@ -89,6 +89,9 @@ class BridgeClient:
         return self._proc is not None and self._proc.poll() is None
 
     def _checked_ring(self) -> FrameRing:
+        if os.getpid() != self._owner_pid:
+            raise BridgeError(f"this camera belongs to process {self._owner_pid}, the parent of this forked process "
+                              f"{os.getpid()}: connect a camera of this process's own")
         if self._ring is None:
             raise BridgeError("the bridge is not started")
         if not self.running:
@@ -99,34 +102,56 @@ class BridgeClient:
     def latest(self) -> Frame | None:
         return self._checked_ring().read_latest()
 
-    def wait_newer(self, seq: int, timeout_s: float) -> Frame | None:
-        """The newest frame with a sequence number above `seq`, waiting up to `timeout_s`."""
+    def wait_fresh(self, after_seq: int, timeout_s: float, max_age_s: float | None = None) -> Frame | None:
+        """The newest frame numbered above `after_seq` that is at most `max_age_s` (default
+        `timeout_s`) old by its capture stamp when returned, waiting up to `timeout_s` for one."""
         ring = self._checked_ring()
         deadline = time.monotonic() + timeout_s
+        max_age_ns = int((timeout_s if max_age_s is None else max_age_s) * 1e9)
         while True:
-            if ring.latest_seq() > seq:
+            if ring.latest_seq() > after_seq:
                 frame = ring.read_latest()
-                if frame is not None and frame.seq > seq:
+                # A frame left unread through a stall is too old once the stall outlasts the timeout.
+                if frame is not None and frame.seq > after_seq and time.time_ns() - frame.stamp_ns <= max_age_ns:
                     return frame
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if not self._wait_doorbell(deadline):
                 return None
-            # Wake on the doorbell, or every 0.1 s to notice a helper that died.
-            if select.select([self._doorbell], [], [], min(remaining, 0.1))[0]:
-                with contextlib.suppress(BlockingIOError):
-                    os.read(self._doorbell, 1 << 16)
-            self._checked_ring()
 
-    def status(self) -> tuple[str, str]:
+    def wait_reward(self, max_age_s: float, timeout_s: float) -> RewardSample | None:
+        """The newest reward if it is at most `max_age_s` old, waiting up to `timeout_s` for one."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            sample = self._checked_ring().reward()
+            if sample is not None and time.time_ns() - sample.stamp_ns <= max_age_s * 1e9:
+                return sample
+            if not self._wait_doorbell(deadline):
+                return None
+
+    def _wait_doorbell(self, deadline: float) -> bool:
+        """Wait for the helper's next write, at most 0.1 s (to notice a helper that died); False
+        once `deadline` has passed."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        if select.select([self._doorbell], [], [], min(remaining, 0.1))[0]:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._doorbell, 1 << 16)
+        self._checked_ring()
+        return True
+
+    def status(self) -> Status:
         return self._checked_ring().status()
 
     def describe_state(self) -> str:
         """For error messages: what the camera last said about itself, or why we cannot know."""
         try:
-            state, error = self.status()
+            status = self.status()
         except BridgeError as exc:
             return str(exc)
-        return f"last reported camera state {state or 'UNKNOWN'}" + (f"; {error}" if error else "")
+        text = f"last reported camera state {status.state or 'UNKNOWN'}"
+        if status.fault and status.fault != status.state:
+            text += f", {status.fault} {(time.time_ns() - status.fault_ns) / 1e9:.1f} s ago"
+        return text + (f"; {status.error}" if status.error else "")
 
     def reward(self) -> RewardSample | None:
         return self._checked_ring().reward()

@@ -10,6 +10,12 @@ LeRobot's process must not run DDS threads (it may fork; it imports every plugin
 Each frame goes into the ring (converted to the colour order asked for) and one byte is written
 to the doorbell pipe, without blocking (a full pipe only means the reader is behind; the ring
 always holds the newest frame). Camera state and the latest reward go into the ring's header.
+
+The camera's state is followed through every transition, and what ended the last streaming spell
+(STALLED, STOPPED, NO_PUBLISHER) is kept until frames flow again. A camera node that is killed
+cannot say so: its state topic's liveliness lapses within a second (the QoS lease), and then the
+state is NO_PUBLISHER; a node that publishes no state at all is noticed when its image topic has
+no publisher left (DDS discovery, up to 20 s).
 """
 
 import argparse
@@ -21,17 +27,32 @@ import time
 
 import rclpy
 from geometry_msgs.msg import Vector3Stamped
+from rclpy.event_handler import QoSLivelinessChangedInfo, SubscriptionEventCallbacks
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from cam_guard.common.child_process import die_with_parent
-from cam_guard.common.frame_ring import FrameRing, RewardSample
+from cam_guard.common.frame_ring import FrameRing, RewardSample, Status
 from cam_guard.ros.image_conversion import ImageConversionError, from_image_msg, stamp_to_ns
 from cam_guard.ros.runtime import prepare_ros_process, spin_until_shutdown
 from cam_guard.ros.transport import latched_qos, newest_only_subscription_qos
 
 LIST_DISCOVERY_S = 1.5
+STREAMING = "STREAMING"
+NO_PUBLISHER = "NO_PUBLISHER"
+STATE_HISTORY = 10  # transitions kept per read: STALLED is followed by RECONNECTING within milliseconds
+
+
+def follow_state(status: Status, state: str, now_ns: int) -> Status:
+    """The status after the camera reports `state` (or is found gone, NO_PUBLISHER) at `now_ns`."""
+    if state == STREAMING:
+        return status._replace(state=state, fault="", fault_ns=0)
+    if status.state != STREAMING:
+        return status._replace(state=state)
+    # The watchdog leaves STREAMING only through STALLED; the camera's keep-last-1 state topic may
+    # have replaced that message by the RECONNECTING that follows it before it reached us.
+    return status._replace(state=state, fault="STALLED" if state == "RECONNECTING" else state, fault_ns=now_ns)
 
 
 class BridgeHelper(Node):
@@ -40,16 +61,19 @@ class BridgeHelper(Node):
         self._ring = ring
         self._doorbell = doorbell_fd
         self._encoding = "rgb8" if args.color == "rgb" else "bgr8"
-        self._state = "UNKNOWN"
-        self._error = ""
-        ring.set_status(self._state)
+        self._reported = "UNKNOWN"  # what the camera said last, whether or not it is still there
+        self._status = Status(self._reported, "")
+        ring.set_status(self._status)
         self._image_topic = args.image_topic
         if args.image_topic:
             self.create_subscription(Image, args.image_topic, self._on_image, newest_only_subscription_qos())
             self._had_publisher = False
             self.create_timer(0.5, self._check_publisher)
         if args.state_topic:
-            self.create_subscription(String, args.state_topic, self._on_state, latched_qos())
+            qos = latched_qos()
+            qos.depth = STATE_HISTORY
+            self.create_subscription(String, args.state_topic, self._on_state, qos,
+                                     event_callbacks=SubscriptionEventCallbacks(liveliness=self._on_liveliness))
         if args.reward_topic:
             self.create_subscription(Vector3Stamped, args.reward_topic, self._on_reward, 10)
 
@@ -58,32 +82,38 @@ class BridgeHelper(Node):
             image = from_image_msg(msg, self._encoding)
             self._ring.write(image, None, stamp_to_ns(msg.header.stamp))
         except (ImageConversionError, ValueError) as exc:
-            self._set_error(f"{msg.width}x{msg.height} {msg.encoding} frame rejected: {exc}")
+            self._set_status(self._status._replace(error=f"{msg.width}x{msg.height} {msg.encoding} frame rejected: "
+                                                         f"{exc}"))
             return
-        if self._error:
-            self._set_error("")
+        if self._status.error:
+            self._set_status(self._status._replace(error=""))
         self._ring_doorbell()
 
     def _check_publisher(self) -> None:
-        # A camera node that was killed cannot say so; noticing that nobody publishes any more can.
         present = self.count_publishers(self._image_topic) > 0
         if present != self._had_publisher:
             self._had_publisher = present
-            self._ring.set_status(self._state if present else "NO_PUBLISHER", self._error)
+            self._set_presence(present)
+
+    def _on_liveliness(self, info: QoSLivelinessChangedInfo) -> None:
+        self._set_presence(info.alive_count > 0)
+
+    def _set_presence(self, present: bool) -> None:
+        self._set_status(follow_state(self._status, self._reported if present else NO_PUBLISHER, time.time_ns()))
 
     def _on_state(self, msg: String) -> None:
-        self._state = msg.data
-        self._ring.set_status(self._state, self._error)
+        self._reported = msg.data
+        self._set_status(follow_state(self._status, msg.data, time.time_ns()))
+
+    def _set_status(self, status: Status) -> None:
+        self._status = status
+        self._ring.set_status(status)
         self._ring_doorbell()
 
     def _on_reward(self, msg: Vector3Stamped) -> None:
         self._ring.set_reward(RewardSample(msg.vector.x, msg.vector.y, msg.vector.z >= 0.5,
                                            stamp_to_ns(msg.header.stamp)))
         self._ring_doorbell()
-
-    def _set_error(self, error: str) -> None:
-        self._error = error
-        self._ring.set_status(self._state, error)
 
     def _ring_doorbell(self) -> None:
         with contextlib.suppress(BlockingIOError):  # full: the reader is behind, the ring has the newest

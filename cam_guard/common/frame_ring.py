@@ -16,6 +16,7 @@ import os
 import struct
 import tempfile
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,9 +24,10 @@ _MAGIC = 0x63616D67  # "camg"
 _LAYOUT = struct.Struct("<IIQQ")  # magic, slots, pixel capacity, jpeg capacity
 _LATEST = struct.Struct("<Q")
 _LATEST_AT = 24
-_STATUS_AT = 32  # counter u64, state 32 bytes, error 160 bytes
+_STATUS_AT = 32  # counter u64, state 32 bytes, error 160 bytes, fault 32 bytes, fault stamp u64
 _STATE_BYTES, _ERROR_BYTES = 32, 160
-_REWARD_AT = 232  # counter u64, probability f64, threshold f64, success u64, stamp u64
+_STATUS_SIZE = 2 * _STATE_BYTES + _ERROR_BYTES + 8
+_REWARD_AT = _STATUS_AT + 8 + _STATUS_SIZE  # counter u64, probability f64, threshold f64, success u64, stamp u64
 _REWARD = struct.Struct("<ddQQ")
 _HEADER_SIZE = 512
 _SLOT = struct.Struct("<QQIIII")  # seq (0 while writing), stamp_ns, height, width, channels, jpeg_len
@@ -67,6 +69,15 @@ class Frame:
     stamp_ns: int  # capture time, wall clock
     image: np.ndarray
     jpeg: bytes | None  # the source's own JPEG bytes, when it sent JPEG
+
+
+class Status(NamedTuple):
+    """What the camera says about itself, as the bridge helper saw it."""
+
+    state: str  # the last reported state ('' before any)
+    error: str  # why frames are being rejected ('' when they are not)
+    fault: str = ""  # the state that ended the last streaming spell (STALLED, ...) while it lasts
+    fault_ns: int = 0  # when that happened, wall clock
 
 
 @dataclass(frozen=True)
@@ -177,17 +188,19 @@ class FrameRing:
                 return payload if before else None
         return None
 
-    def set_status(self, state: str, error: str = "") -> None:
-        self._guarded_write(_STATUS_AT, state.encode()[:_STATE_BYTES].ljust(_STATE_BYTES, b"\0")
-                            + error.encode()[:_ERROR_BYTES].ljust(_ERROR_BYTES, b"\0"))
+    def set_status(self, status: Status) -> None:
+        self._guarded_write(_STATUS_AT, _text(status.state, _STATE_BYTES) + _text(status.error, _ERROR_BYTES)
+                            + _text(status.fault, _STATE_BYTES) + _LATEST.pack(status.fault_ns))
 
-    def status(self) -> tuple[str, str]:
-        """(state, error) as last set; ('', '') before anything was set."""
-        payload = self._guarded_read(_STATUS_AT, _STATE_BYTES + _ERROR_BYTES)
+    def status(self) -> Status:
+        """As last set; all empty before anything was set."""
+        payload = self._guarded_read(_STATUS_AT, _STATUS_SIZE)
         if payload is None:
-            return "", ""
-        return (payload[:_STATE_BYTES].rstrip(b"\0").decode(errors="replace"),
-                payload[_STATE_BYTES:].rstrip(b"\0").decode(errors="replace"))
+            return Status("", "")
+        fault_at = _STATE_BYTES + _ERROR_BYTES
+        return Status(_untext(payload[:_STATE_BYTES]), _untext(payload[_STATE_BYTES:fault_at]),
+                      _untext(payload[fault_at:fault_at + _STATE_BYTES]),
+                      _LATEST.unpack_from(payload, fault_at + _STATE_BYTES)[0])
 
     def set_reward(self, sample: RewardSample) -> None:
         self._guarded_write(_REWARD_AT, _REWARD.pack(sample.probability, sample.threshold,
@@ -199,3 +212,11 @@ class FrameRing:
             return None
         probability, threshold, success, stamp_ns = _REWARD.unpack(payload)
         return RewardSample(probability, threshold, bool(success), stamp_ns)
+
+
+def _text(value: str, size: int) -> bytes:
+    return value.encode()[:size].ljust(size, b"\0")
+
+
+def _untext(field: bytes) -> str:
+    return field.rstrip(b"\0").decode(errors="replace")

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from cam_guard.reward.success import is_success
+
 SUCCESS_BGR = (60, 200, 60)
 FAILURE_BGR = (40, 40, 220)
 NO_SIGNAL_BGR = (0, 0, 180)
@@ -70,7 +72,7 @@ def draw_probability_bar(out: np.ndarray, probability: float | None, threshold: 
     """In place, along the bottom BAR_HEIGHT rows: the probability, the threshold line, the value."""
     height, width = out.shape[:2]
     top = height - BAR_HEIGHT
-    success = probability is not None and probability >= threshold
+    success = probability is not None and is_success(probability, threshold)
     cv2.rectangle(out, (0, top), (width - 1, height - 1), BAR_BACKGROUND_BGR, -1)
     if probability is not None:
         filled = round(probability * (width - 1))

@@ -10,6 +10,8 @@ Every backend takes RGB uint8 images, one per camera, and preprocesses them as L
 reward-classifier pipeline expects: crop per camera, resize, scale to [0, 1], ImageNet normalisation.
 """
 
+import importlib.metadata
+import importlib.util
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,9 +29,44 @@ class ClassifierError(ValueError):
     """A model that cannot be loaded or used; the message says what to do."""
 
 
-def missing_extra(backend: str, package: str, pip: str) -> ClassifierError:
-    return ClassifierError(f"the {backend} backend needs the '{package}' package, which is not installed; "
-                           f"install it with: pip install {pip}")
+LEROBOT_PIP = "'lerobot[transformers-dep]==0.4.4'"  # the LeRobot release cam_guard is tested with
+_PIP_FOR = {"lerobot": LEROBOT_PIP, "torch": LEROBOT_PIP, "transformers": "'transformers>=4.57.1,<5'"}
+_BUILT_FOR_TORCH = ("torchvision", "torchaudio", "torchcodec")
+
+
+def _importing_package(exc: BaseException) -> str | None:
+    """Top-level package of the innermost module whose import was under way when `exc` was raised."""
+    name = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "<module>":
+            name = tb.tb_frame.f_globals.get("__name__", name)
+        tb = tb.tb_next
+    return None if name is None else name.split(".")[0]
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def broken_import(backend: str, exc: Exception) -> ClassifierError:
+    """One line naming the package that made the backend's imports fail, and what to do about it."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        missing = exc.name.split(".")[0]
+        if missing == exc.name or importlib.util.find_spec(missing) is None:
+            return ClassifierError(f"the {backend} backend needs the '{missing}' package, which is not installed; "
+                                   f"install it with: pip install {_PIP_FOR.get(missing, missing)}")
+        return ClassifierError(f"the {backend} backend needs {exc.name}, which {missing} {_version(missing)} lacks; "
+                               f"install it with: pip install {_PIP_FOR.get(missing, missing)}")
+    package = _importing_package(exc) or "?"
+    message = f"the {backend} backend cannot import {package} {_version(package)}: " + " ".join(
+        f"{type(exc).__name__}: {exc}".split())
+    if package in _BUILT_FOR_TORCH:
+        message += f"; {package} must be the build for the installed torch {_version('torch')} (install them as a pair)"
+    return ClassifierError(message)
 
 
 @dataclass(frozen=True)
@@ -110,8 +147,8 @@ class OnnxClassifier:
     def __init__(self, path: str, preprocessing: Preprocessing, output_is_logit: bool = True) -> None:
         try:
             import onnxruntime
-        except ImportError:
-            raise missing_extra("onnx", "onnxruntime", "onnxruntime") from None
+        except Exception as exc:
+            raise broken_import("onnx", exc) from None
         if not Path(path).is_file():
             raise ClassifierError(f"ONNX model '{path}' does not exist")
         try:
@@ -142,12 +179,9 @@ class LeRobotClassifier:
     def __init__(self, path: str, preprocessing: Preprocessing, device: str = "cpu") -> None:
         try:
             import torch
-        except ImportError:
-            raise missing_extra("lerobot", "torch", "torch==2.13.0 lerobot") from None
-        try:
             from lerobot.policies.sac.reward_model.modeling_classifier import Classifier
-        except ImportError:
-            raise missing_extra("lerobot", "lerobot", "lerobot") from None
+        except Exception as exc:  # a broken stack raises anything: RuntimeError for a torchvision/torch mismatch
+            raise broken_import("lerobot", exc) from None
         if not Path(path).is_dir():
             raise ClassifierError(f"the lerobot backend's checkpoint directory '{path}' does not exist")
         try:

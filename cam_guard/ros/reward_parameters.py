@@ -41,7 +41,7 @@ PARAMETERS = ParameterTable([
     Param("backend", "color", "classifier backend", choices=BACKENDS, fixed=_MODEL),
     Param("model_path", "", "ONNX file or LeRobot checkpoint directory", fixed=_MODEL),
     Param("device", "cpu", "torch device for the lerobot backend", fixed=_MODEL),
-    Param("threshold", 0.5, "success when probability >= threshold", float_range=(0.0, 1.0)),
+    Param("threshold", 0.5, "success when probability > threshold (LeRobot's rule)", float_range=(0.0, 1.0)),
     Param("max_skew", 0.02, "seconds the capture stamps of one set of frames may differ by; a wider set is skipped",
           float_range=(0.0, 1.0)),
     Param("resize_size", [128, 128], "model input height, width", fixed="it is the loaded model's input size",

@@ -10,7 +10,8 @@ import os
 import re
 from pathlib import Path
 
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.duration import Duration
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, LivelinessPolicy, QoSProfile, ReliabilityPolicy
 
 PROFILE_PATH = Path(__file__).with_name("fastdds_shm_profile.xml")
 _PROFILE_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
@@ -103,7 +104,14 @@ def newest_only_subscription_qos() -> QoSProfile:
     return image_qos("sensor_data")
 
 
+STATE_LIVELINESS_S = 1.0
+
+
 def latched_qos() -> QoSProfile:
-    """For small state topics a late joiner must see at once (camera state)."""
+    """For small state topics a late joiner must see at once (camera state). The liveliness lease
+    lets a subscriber learn within STATE_LIVELINESS_S that the publisher was killed (DDS discovery
+    alone takes 20 s); subscribers that ask for no lease match as before."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                      reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+                      reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                      liveliness=LivelinessPolicy.AUTOMATIC,
+                      liveliness_lease_duration=Duration(seconds=STATE_LIVELINESS_S))

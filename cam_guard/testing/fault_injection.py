@@ -1,13 +1,19 @@
-"""Cameras that fail for real, for the fault-injection tests and the benchmarks.
+"""Cameras that fail for real, for the fault-injection tests, the benchmarks and users.
 
 - `MjpegFaultServer`: MJPEG over HTTP on 127.0.0.1 that can stall, slow down, corrupt, drop and
   restart. OpenCV's FFmpeg backend blocks on it the way it does on a network camera.
 - `FifoCamera`: MJPEG into a named pipe; when it goes quiet the reader blocks in read(2) in the
   kernel, where no FFmpeg timeout applies, as with a wedged USB driver.
+
+`python -m cam_guard.testing.fault_injection` serves an MjpegFaultServer whose faults are typed
+on stdin (or piped in as a script), to rehearse faults against one's own setup.
 """
 
+import argparse
 import contextlib
 import os
+import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -239,3 +245,77 @@ class FifoCamera:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+USAGE = """commands (one per line; Ctrl-C quits):
+  stall            keep connections open, send nothing
+  resume           back to normal (ends stall and slow)
+  slow SECONDS     one frame every SECONDS
+  corrupt N        the next N frames are garbage
+  truncate         half a frame, then stall
+  drop             hang up on every client
+  stop             take the camera away (connection refused)
+  start            bring it back on the same port
+  sleep SECONDS    wait (for scripts piped into stdin)
+  quit"""
+
+
+def run_command(server: MjpegFaultServer, port: int, line: str) -> str:
+    """Apply one command line to `server` (which `start` brings back on `port`); returns what to print."""
+    words = line.split()
+    if not words:
+        return ""
+    name, args = words[0], words[1:]
+    simple = {"stall": server.stall, "resume": server.resume, "truncate": server.truncate, "drop": server.drop,
+              "stop": server.stop}
+    try:
+        if name in simple and not args:
+            simple[name]()
+        elif name == "start" and not args:
+            server.start(port)
+        elif name == "slow" and len(args) == 1:
+            server.slow(float(args[0]))
+        elif name == "corrupt" and len(args) == 1:
+            server.corrupt(int(args[0]))
+        elif name == "sleep" and len(args) == 1:
+            time.sleep(float(args[0]))
+        else:
+            return f"unknown command '{line.strip()}'\n{USAGE}"
+    except (ValueError, OSError) as exc:
+        return f"{name} failed: {exc}"
+    return f"ok: {line.strip()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m cam_guard.testing.fault_injection",
+        description="Serve a synthetic MJPEG camera on 127.0.0.1 whose faults you switch from stdin, to rehearse "
+                    "how your camera_node, reward_node and trainer behave (device:=<the printed URL>).",
+        epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=8090, help="0 picks a free port (default 8090)")
+    parser.add_argument("--path", default="/stream.mjpg")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--fps", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    server = MjpegFaultServer(args.width, args.height, args.fps, args.path)
+    try:
+        print(f"serving {server.start(args.port)}", flush=True)
+        port = server.port  # `start` after `stop` comes back here, even when --port 0 picked it
+        for line in sys.stdin:
+            if line.strip() == "quit":
+                break
+            if reply := run_command(server, port, line):
+                print(reply, flush=True)
+        else:  # stdin closed (a piped script ended): keep serving until Ctrl-C
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,5 +1,6 @@
 """CamGuardCamera: LeRobot's Camera interface over a cam_guard ROS 2 image topic."""
 
+import time
 from typing import Any
 
 import numpy as np
@@ -8,14 +9,17 @@ from lerobot.cameras.configs import ColorMode
 from lerobot.utils.errors import DeviceAlreadyConnectedError, DeviceNotConnectedError
 
 from cam_guard.bridge.client import BridgeClient, BridgeError, list_image_topics, require_fresh
+from cam_guard.common.frame_ring import Frame
 from lerobot_camera_cam_guard.configuration_cam_guard import CamGuardCameraConfig
 
 
 class CamGuardCamera(Camera):
     """Frames are H×W×3 uint8 in `color_mode` (RGB by default), stamped at capture.
 
+    `read`/`async_read` return each frame at most once, and never one captured longer ago than the
+    call's timeout (`timeout_ms`): a frame left unread through a stall is skipped, not returned late.
     A stream that is stale or gone raises TimeoutError naming the camera's state (STALLED,
-    RECONNECTING, …); an old frame is never returned as new by `read`/`async_read`.
+    RECONNECTING, NO_PUBLISHER, …).
     """
 
     def __init__(self, config: CamGuardCameraConfig) -> None:
@@ -42,9 +46,11 @@ class CamGuardCamera(Camera):
         self._client = BridgeClient(cfg.topic, "rgb" if cfg.color_mode is ColorMode.RGB else "bgr",
                                     cfg.state_topic, "", cfg.width, cfg.height)
         self._client.start()
-        frame = self._client.wait_newer(0, cfg.connect_timeout_ms / 1000)
+        frame = self._first_frame(self._client, cfg.connect_timeout_ms / 1000)
         if frame is None:
-            message = f"{self}: no frame within {cfg.connect_timeout_ms} ms ({self._state()})"
+            failure = "its frames are rejected" if self._client.status().error else \
+                f"no frame within {cfg.connect_timeout_ms} ms"
+            message = f"{self}: {failure} ({self._state()})"
             self.disconnect()
             raise ConnectionError(message)
         if frame.image.shape != (cfg.height, cfg.width, 3):
@@ -54,6 +60,15 @@ class CamGuardCamera(Camera):
         # A new connection is a new ring, numbered from 1. With warmup the first frame is the
         # warm-up frame, already consumed; without it, the first read may return that frame.
         self._last_seq = frame.seq if warmup else 0
+
+    @staticmethod
+    def _first_frame(client: BridgeClient, timeout_s: float) -> Frame | None:
+        """Waits until a frame arrives, the helper rejects frames (wrong size) or `timeout_s` ends."""
+        deadline = time.monotonic() + timeout_s
+        frame = None
+        while frame is None and not client.status().error and (remaining := deadline - time.monotonic()) > 0:
+            frame = client.wait_fresh(0, min(remaining, 0.25), max_age_s=timeout_s)
+        return frame
 
     def _connected_client(self) -> BridgeClient:
         if self._client is None:
@@ -66,7 +81,7 @@ class CamGuardCamera(Camera):
     def _fresh(self, timeout_ms: float) -> np.ndarray:
         client = self._connected_client()
         try:
-            frame = client.wait_newer(self._last_seq, timeout_ms / 1000)
+            frame = client.wait_fresh(self._last_seq, timeout_ms / 1000)
         except BridgeError as exc:
             raise DeviceNotConnectedError(f"{self}: {exc}") from None
         if frame is None:

@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from cam_guard.common.frame_ring import FrameRing, RewardSample, remove_stale_rings, shm_dir
+from cam_guard.common.frame_ring import FrameRing, RewardSample, Status, remove_stale_rings, shm_dir
 from cam_guard.common.latest import LatestValue
 
 
@@ -53,13 +53,13 @@ def test_frame_ring_refuses_oversized_frames_and_drops_oversized_jpeg(ring_path)
 def test_frame_ring_status_and_reward_blocks(ring_path):
     writer = FrameRing.create(ring_path, pixel_capacity=0)
     reader = FrameRing.attach(ring_path)
-    assert reader.status() == ("", "") and reader.reward() is None
-    writer.set_status("STALLED", "no frame for 0.50 s")
+    assert reader.status() == Status("", "") and reader.reward() is None
+    writer.set_status(Status("RECONNECTING", "no frame for 0.50 s", "STALLED", 42))
     writer.set_reward(RewardSample(0.75, 0.5, True, 123))
-    assert reader.status() == ("STALLED", "no frame for 0.50 s")
+    assert reader.status() == Status("RECONNECTING", "no frame for 0.50 s", "STALLED", 42)
     assert reader.reward() == RewardSample(0.75, 0.5, True, 123)
-    writer.set_status("x" * 100, "y" * 500)  # truncated, never overflowing into the next block
-    assert reader.status() == ("x" * 32, "y" * 160) and reader.reward().stamp_ns == 123
+    writer.set_status(Status("x" * 100, "y" * 500, "z" * 100, 2**64 - 1))  # truncated, never overflowing
+    assert reader.status() == Status("x" * 32, "y" * 160, "z" * 32, 2**64 - 1) and reader.reward().stamp_ns == 123
 
 
 def test_latest_value_keeps_only_the_newest_and_counts_drops():

@@ -31,6 +31,7 @@ def test_bar_length_and_colour_follow_probability_and_threshold():
     assert bar_pixel(success, 300) == (30, 30, 30)  # beyond 0.8: empty bar
     failure = draw_overlay(frame, info(probability=0.3))
     assert bar_pixel(failure, 50) == FAILURE_BGR
+    assert bar_pixel(draw_overlay(frame, info(probability=0.5)), 50) == FAILURE_BGR  # a tie: LeRobot says no
     assert bar_pixel(draw_overlay(frame, info(probability=None)), 50) == (30, 30, 30)
 
 

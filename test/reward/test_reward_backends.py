@@ -1,5 +1,9 @@
 """Classifier backends and preprocessing, without ROS."""
 
+import subprocess
+import sys
+import textwrap
+
 import cv2
 import numpy as np
 import pytest
@@ -16,6 +20,7 @@ from cam_guard.reward.backends import (
     Preprocessing,
     make_classifier,
 )
+from cam_guard.reward.success import is_success
 
 
 def rgb_synthetic(index: int) -> np.ndarray:
@@ -97,38 +102,41 @@ def test_onnx_wrong_input_size_missing_and_corrupt_files(tmp_path):
         OnnxClassifier(str(corrupt), Preprocessing())
 
 
-def test_lerobot_backend_without_its_extra_names_the_pip_command(tmp_path):
-    try:
-        import lerobot  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError:
-        with pytest.raises(ClassifierError, match="pip install"):
-            LeRobotClassifier(str(tmp_path), Preprocessing())
-    else:
-        with pytest.raises(ClassifierError, match="cannot load LeRobot classifier"):
-            LeRobotClassifier(str(tmp_path), Preprocessing())
+def backend_error_without(module: str) -> str:
+    """The lerobot backend's error in a fresh interpreter where `module` cannot be imported."""
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        sys.modules[{module!r}] = None  # what Python does for a package that is not installed
+        from cam_guard.reward.backends import ClassifierError, LeRobotClassifier, Preprocessing
+        try:
+            LeRobotClassifier("/nonexistent", Preprocessing())
+        except ClassifierError as exc:
+            print(exc)
+    """)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize("module", ["lerobot", "torch"])
+def test_lerobot_backend_without_lerobot_or_torch_names_the_pip_command(module):
+    assert backend_error_without(module) == (
+        f"the lerobot backend needs the '{module}' package, which is not installed; "
+        "install it with: pip install 'lerobot[transformers-dep]==0.4.4'")
+
+
+def test_lerobot_backend_names_a_missing_dependency_of_lerobot():
+    assert backend_error_without("av").startswith("the lerobot backend needs the 'av' package, which is not installed")
+
+
+def test_lerobot_backend_names_a_module_an_old_lerobot_lacks():
+    message = backend_error_without("lerobot.policies.sac.reward_model.modeling_classifier")
+    assert message == ("the lerobot backend needs lerobot.policies.sac.reward_model.modeling_classifier, which "
+                       "lerobot 0.4.4 lacks; install it with: pip install 'lerobot[transformers-dep]==0.4.4'")
 
 
 def test_unknown_backend():
     with pytest.raises(ClassifierError, match="unknown backend"):
         make_classifier("magic", "", Preprocessing())
-
-
-@pytest.fixture(scope="module")
-def lerobot_stack() -> None:
-    pytest.importorskip("torch", reason="the lerobot backend needs torch (not installed in CI)")
-    pytest.importorskip("transformers", reason="LeRobot's classifier encoder needs transformers")
-    try:
-        import lerobot.policies.sac.reward_model.modeling_classifier  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"lerobot's model stack does not import here: {exc}")
-
-
-@pytest.fixture(scope="module")
-def lerobot_checkpoint(lerobot_stack, tmp_path_factory):
-    from cam_guard.testing.lerobot_checkpoint import reward_classifier_checkpoint
-
-    return reward_classifier_checkpoint(tmp_path_factory.mktemp("lerobot"))
 
 
 def test_lerobot_backend_runs_a_real_lerobot_checkpoint(lerobot_checkpoint):
@@ -150,7 +158,7 @@ def test_lerobot_backend_runs_a_real_lerobot_checkpoint(lerobot_checkpoint):
     assert classifier.predict([np.zeros_like(image)]) != pytest.approx(ours, abs=1e-6)
 
 
-def test_lerobot_backend_takes_one_input_per_camera_in_order(lerobot_stack, tmp_path):
+def test_lerobot_backend_takes_one_input_per_camera_in_order(tmp_path):
     import torch
     from lerobot.policies.sac.reward_model.modeling_classifier import Classifier
 
@@ -173,3 +181,8 @@ def test_lerobot_backend_takes_one_input_per_camera_in_order(lerobot_stack, tmp_
 def test_lerobot_backend_refuses_a_directory_without_a_checkpoint(lerobot_checkpoint, tmp_path):
     with pytest.raises(ClassifierError, match="cannot load LeRobot classifier"):
         LeRobotClassifier(str(tmp_path), Preprocessing())
+
+
+def test_success_is_lerobots_rule_probability_above_threshold():
+    assert is_success(0.51, 0.5) and not is_success(0.5, 0.5) and not is_success(0.49, 0.5)
+    assert not is_success(1.0, 1.0) and is_success(0.01, 0.0) and not is_success(0.0, 0.0)
