@@ -15,12 +15,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from cam_guard.capture.jpeg import camera_jpeg, decode_jpeg
 from cam_guard.capture.synthetic import synthetic_frame
-
-try:  # libjpeg-turbo with strict error checking: 2x faster than cv2.imdecode here (bench/frame_costs.py),
-    import simplejpeg  # and it rejects corrupt entropy data that cv2 decodes into garbage pixels
-except ImportError:  # e.g. an apt/colcon install without it: cv2 still decodes, less strictly
-    simplejpeg = None
 
 SourceKind = Literal["synthetic", "v4l2", "ffmpeg"]
 
@@ -75,22 +71,6 @@ def fourcc_to_str(code: float) -> str:
     value = int(code)
     text = "".join(chr((value >> (8 * i)) & 0xFF) for i in range(4))
     return text if text.isprintable() and text.strip() else ""
-
-
-def decode_jpeg(jpeg: bytes) -> np.ndarray:
-    """BGR pixels of one JPEG frame; ValueError for a truncated or corrupt one."""
-    # A frame cut short (USB hiccup, dropped connection) lacks the end-of-image marker.
-    if len(jpeg) < 4 or jpeg[:2] != b"\xff\xd8" or b"\xff\xd9" not in jpeg[-16:]:
-        raise ValueError("truncated JPEG frame")
-    if simplejpeg is not None:
-        try:
-            return simplejpeg.decode_jpeg(jpeg, colorspace="BGR")
-        except ValueError as exc:
-            raise ValueError(f"corrupt JPEG frame: {exc}") from None
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError("undecodable JPEG frame")
-    return image
 
 
 @dataclass
@@ -186,7 +166,7 @@ class CaptureSource:
             self._pace()
         if not self._raw_jpeg:
             return buf, None
-        jpeg = buf.tobytes()
+        jpeg, _ = camera_jpeg(buf.tobytes())
         return decode_jpeg(jpeg), jpeg
 
     def _pace(self) -> None:

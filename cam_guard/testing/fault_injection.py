@@ -2,6 +2,8 @@
 
 - `MjpegFaultServer`: MJPEG over HTTP on 127.0.0.1 that can stall, slow down, corrupt, drop and
   restart. OpenCV's FFmpeg backend blocks on it the way it does on a network camera.
+- `FfmpegMjpegServer`: ffmpeg's own MJPEG-over-HTTP server replaying given frames byte for byte: a
+  third party's framing, to check we do not only understand our own server.
 - `FifoCamera`: MJPEG into a named pipe; when it goes quiet the reader blocks in read(2) in the
   kernel, where no FFmpeg timeout applies, as with a wedged USB driver.
 
@@ -12,8 +14,12 @@ on stdin (or piped in as a script), to rehearse faults against one's own setup.
 import argparse
 import contextlib
 import os
+import shutil
 import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -28,13 +34,22 @@ from cam_guard.capture.synthetic import synthetic_frame
 BOUNDARY = "cam_guard_frame"
 
 
+def synthetic_jpeg(index: int, width: int, height: int, quality: int = 80) -> bytes:
+    """Frame `index` of the synthetic pattern (its number readable in the pixels) as JPEG."""
+    ok, data = cv2.imencode(".jpg", synthetic_frame(index, width, height), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return data.tobytes()
+
+
 class MjpegFaultServer:
     """Serves a synthetic MJPEG stream at http://127.0.0.1:<port><path>.
 
     Faults are switched at run time: `stall()` keeps connections open but sends nothing,
     `slow(interval)` sends frames at a crawl, `corrupt(n)` sends n frames of garbage bytes,
-    `truncate()` sends half a frame then stalls, `drop()` closes every connection, `stop()` takes
-    the server away and `start()` brings it back (optionally on another port or path).
+    `truncate()` sends half a frame then stalls, `pad()` appends bytes after each frame's EOI,
+    `drop()` closes every connection, `stop()` takes the server away and `start()` brings it back
+    (optionally on another port or path).
     """
 
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0,
@@ -54,12 +69,13 @@ class MjpegFaultServer:
         self._interval_override: float | None = None
         self._corrupt_left = 0
         self._truncate_next = False
+        self._padding: tuple[int, int, bytes] | None = None
         self._generation = 0  # bumped by drop(): handlers of older generations hang up
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.cycle_frames = cycle_frames
         self._frame_cache: dict[int, bytes] = {}
-        self.recent_jpegs: deque[bytes] = deque(maxlen=256)  # what was sent, newest last
+        self.recent_jpegs: deque[bytes] = deque(maxlen=256)  # what was sent (padding included), newest last
         self.sent_at: dict[int, float] = {}  # frame number -> time.time() it was written (last 1000)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -125,25 +141,28 @@ class MjpegFaultServer:
         with self._lock:
             self._truncate_next = True
 
+    def pad(self, min_bytes: int, max_bytes: int, fill: bytes = b"\0") -> None:
+        """From now on append `min_bytes`..`max_bytes` bytes of `fill` after each frame's EOI, inside the
+        part (its Content-Length counts them), as hardware encoders do; `unpad()` stops it."""
+        with self._lock:
+            self._padding = (min_bytes, max_bytes, fill)
+
+    def unpad(self) -> None:
+        with self._lock:
+            self._padding = None
+
     def drop(self) -> None:
         with self._lock:
             self._generation += 1
         self._flowing.set()  # wake stalled handlers so they notice and hang up
 
     # -- streaming ---------------------------------------------------------------------------
-    def _encode(self, index: int) -> bytes:
-        ok, data = cv2.imencode(".jpg", synthetic_frame(index, self.width, self.height),
-                                [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        if not ok:
-            raise RuntimeError("JPEG encoding failed")
-        return data.tobytes()
-
     def _jpeg(self, index: int) -> bytes:
         if not self.cycle_frames:
-            return self._encode(index)
+            return synthetic_jpeg(index, self.width, self.height, self.quality)
         key = index % self.cycle_frames
         if key not in self._frame_cache:
-            self._frame_cache[key] = self._encode(key)
+            self._frame_cache[key] = synthetic_jpeg(key, self.width, self.height, self.quality)
         return self._frame_cache[key]
 
     def _next_payload(self) -> tuple[int, bytes, bool]:
@@ -152,15 +171,15 @@ class MjpegFaultServer:
             self.frames_sent += 1
             if self._corrupt_left > 0:
                 self._corrupt_left -= 1
-                rng = np.random.default_rng(index)
-                jpeg = self._jpeg(index)
-                # Keep the JPEG markers but scramble the entropy-coded data.
-                body = bytearray(jpeg)
-                middle = slice(len(body) // 3, len(body) - 2)
-                body[middle] = rng.integers(0, 256, len(body[middle]), dtype=np.uint8).tobytes()
-                return index, bytes(body), False
+                return index, scramble_entropy_data(self._jpeg(index), np.random.default_rng(index)), False
             truncate, self._truncate_next = self._truncate_next, False
-        return index, self._jpeg(index), truncate
+            padding = self._padding
+        jpeg = self._jpeg(index)
+        if padding is not None:
+            low, high, fill = padding
+            size = low + index * 7919 % (high - low + 1)  # varies frame to frame, reproducibly
+            jpeg += (fill * (size // len(fill) + 1))[:size]
+        return index, jpeg, truncate
 
     def _interval(self) -> float:
         with self._lock:
@@ -215,6 +234,49 @@ class MjpegFaultServer:
                     self.close_connection = True
 
         return Handler
+
+
+def scramble_entropy_data(jpeg: bytes, rng: np.random.Generator) -> bytes:
+    """`jpeg` with its markers kept but the middle of its entropy-coded data replaced by noise."""
+    body = bytearray(jpeg)
+    middle = slice(len(body) // 3, len(body) - 2)
+    body[middle] = rng.integers(0, 256, len(body[middle]), dtype=np.uint8).tobytes()
+    return bytes(body)
+
+
+class FfmpegMjpegServer:
+    """`ffmpeg -f mpjpeg -listen 1`: serves `frames` in a loop at `fps` to one client, each frame's
+    bytes as given (padding after EOI included: ffmpeg's MJPEG parser splits at the next SOI)."""
+
+    def __init__(self, frames: list[bytes], fps: float = 30.0) -> None:
+        if shutil.which("ffmpeg") is None:
+            raise RuntimeError("ffmpeg is not installed (Debian package ffmpeg)")
+        self._dir = tempfile.TemporaryDirectory(prefix="cam_guard-ffmpeg-")
+        source = Path(self._dir.name) / "frames.mjpg"
+        source.write_bytes(b"".join(frames))
+        with socket.socket() as probe:  # a free port; ffmpeg binds it a moment later
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/stream.mjpg"
+        self._log = open(Path(self._dir.name) / "ffmpeg.log", "wb")  # noqa: SIM115 (closed in close())
+        self.proc = subprocess.Popen(
+            ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1",
+             "-f", "mjpeg", "-framerate", str(fps), "-i", str(source), "-c", "copy", "-f", "mpjpeg",
+             "-content_type", "multipart/x-mixed-replace;boundary=ffmpeg", "-listen", "1", self.url],
+            stdout=subprocess.DEVNULL, stderr=self._log)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=5)
+        self._log.close()
+        self._dir.cleanup()
+
+    def __enter__(self) -> "FfmpegMjpegServer":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 class FifoCamera:
