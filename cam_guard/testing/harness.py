@@ -275,7 +275,11 @@ def start_camera(probe: RosProbe, device: str, **params: Any) -> CameraUnderTest
     diags = probe.subscribe(DiagnosticArray, "/diagnostics")
     node = NodeProcess("cam_guard.camera_node", {"device": device, **params})
     camera = CameraUnderTest(images, states, diags, node)
-    camera.wait_streaming()
+    try:
+        camera.wait_streaming()
+    except BaseException:
+        node.__exit__(None, None, None)  # a camera that never streamed must not outlive the caller
+        raise
     return camera
 
 
