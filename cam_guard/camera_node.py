@@ -63,6 +63,8 @@ class CameraNode(GuardedNode):
                                     "failed attempts in a row before exiting non-zero; 0 = forever",
                                     int_range=(0, 1_000_000)),
         )
+        warmup = self.param("warmup", -1.0, "seconds of frames withheld after each open while the camera "
+                            "settles; -1 = by source: 0.5 for V4L2 cameras, 0 otherwise", float_range=(-1.0, 30.0))
         settings.read_timeout_ms = int(max(stall_timeout, 0.1) * 2000)
         settings.open_timeout_ms = int(watchdog.open_timeout * 1000)
         try:
@@ -91,7 +93,7 @@ class CameraNode(GuardedNode):
         self._frames: LatestValue[Frame] = LatestValue()
         self._publisher = threading.Thread(target=self._publish_loop, name="camera-publisher", daemon=True)
         self._supervisor = CaptureSupervisor(candidates, settings, watchdog, self._frames.put, self._log,
-                                             self._on_state)
+                                             self._on_state, warmup)
         self._publisher.start()
         self._supervisor.start()
         self.create_timer(0.05, self._watch_state)

@@ -52,6 +52,19 @@ def parse_source(text: str) -> SourceSpec:
         f"device '{text}' is not 'synthetic', a V4L2 index, a /dev path, a URL or an existing file")
 
 
+# A UVC camera's auto exposure and white balance start over at every stream-on: its first frames
+# are dark or tinted (LeRobot's OpenCV camera reads them away for 1 s at connect).
+USB_WARMUP_S = 0.5
+
+
+def warmup_for(spec: SourceSpec, setting: float) -> float:
+    """Seconds of frames to withhold after each open of `spec`: `setting` when >= 0, else by kind
+    (USB cameras settle; files, streams, pipes and the synthetic source need not)."""
+    if setting >= 0:
+        return setting
+    return USB_WARMUP_S if spec.kind == "v4l2" else 0.0
+
+
 def is_fifo(path: str) -> bool:
     try:
         return stat.S_ISFIFO(os.stat(path).st_mode)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cam_guard.capture.sources import CaptureSettings, SourceSpec, parse_source, video_devices
+from cam_guard.capture.sources import CaptureSettings, SourceSpec, parse_source, video_devices, warmup_for
 from cam_guard.capture.watchdog import CameraState, Watchdog, WatchdogConfig
 from cam_guard.common.frame_ring import Frame, FrameRing, remove_stale_rings, ring_path
 from cam_guard.common.rate_meter import RateMeter
@@ -48,6 +48,7 @@ class CaptureStatus:
     worker_pid: int | None = None
     recent_errors: list[str] = field(default_factory=list)
     unreaped_workers: int = 0  # killed workers still in the process table (stuck in the kernel)
+    warmup_frames: int = 0  # good frames withheld while the camera settled after an open
 
 
 class _Worker:
@@ -134,13 +135,16 @@ class CaptureSupervisor:
     def __init__(self, candidates: list[SourceSpec], settings: CaptureSettings, config: WatchdogConfig,
                  on_frame: Callable[[Frame], None],
                  log: Callable[[str, str], None] = lambda level, message: None,
-                 on_state: Callable[[CameraState, str], None] = lambda state, reason: None) -> None:
-        """`on_frame` gets every good frame; `on_state` every state transition, as it happens
-        (a reconnect can take less than 50 ms: a poller would miss the STALLED in between)."""
+                 on_state: Callable[[CameraState, str], None] = lambda state, reason: None,
+                 warmup: float = -1.0) -> None:
+        """`on_frame` gets every good frame past the warm-up; `on_state` every state transition, as it
+        happens (a reconnect can take less than 50 ms: a poller would miss the STALLED in between).
+        `warmup`: seconds of frames withheld after each open; negative = by kind of source."""
         if not candidates:
             raise ValueError("no source to capture from")
         self.candidates = candidates
         self.settings = settings
+        self._warmup = warmup
         self._on_frame = on_frame
         self._log = log
         self._on_state = on_state
@@ -191,7 +195,7 @@ class CaptureSupervisor:
                 recoveries=wd.recoveries, frame_age_s=wd.frame_age(now), rate_hz=self._rate.rate_hz(now),
                 detect_s=wd.detect_summary(), recover_s=wd.recover_summary(),
                 worker_pid=worker.proc.pid if worker else None, recent_errors=list(self._recent_errors),
-                unreaped_workers=len(self._killed))
+                unreaped_workers=len(self._killed), warmup_frames=wd.warmup_frames)
 
     def _report_state(self) -> None:
         with self._lock:
@@ -240,7 +244,7 @@ class CaptureSupervisor:
         while not self._stop.is_set():
             source = self.candidates[self._current]
             with self._lock:
-                self._watchdog.on_attempt(time.monotonic())
+                self._watchdog.on_attempt(time.monotonic(), warmup_for(source, self._warmup))
             self._report_state()
             self._worker = self._launch(source)
             reason = self._stream(self._worker)
@@ -323,7 +327,8 @@ class CaptureSupervisor:
             return
         now = time.monotonic()
         with self._lock:
-            self._watchdog.on_frame(now)
+            settled = self._watchdog.on_frame(now)
         self._report_state()
         self._rate.add(now=now)
-        self._on_frame(frame)
+        if settled:
+            self._on_frame(frame)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 class CameraState(enum.Enum):
     STARTING = "STARTING"
+    WARMING_UP = "WARMING_UP"  # opened and delivering, frames withheld while exposure and white balance settle
     STREAMING = "STREAMING"
     STALLED = "STALLED"
     RECONNECTING = "RECONNECTING"
@@ -53,19 +54,32 @@ class Watchdog:
         self.reconnect_attempts = 0
         self.recoveries = 0
         self.failed_attempts = 0  # consecutive, reset by a good frame
+        self.warmup_frames = 0  # good frames withheld while warming up
         self._last_frame_at: float | None = None
         self._attempt_started_at = now
+        self._warmup = 0.0
+        self._warm_at = 0.0
         self._fault_at: float | None = None
         self.detect_times: deque[float] = deque(maxlen=256)
         self.recover_times: deque[float] = deque(maxlen=256)
 
     def deadline(self) -> float:
         """When the current wait turns into a fault if no good frame arrives first."""
-        if self.state is CameraState.STREAMING and self._last_frame_at is not None:
+        if self.state in (CameraState.STREAMING, CameraState.WARMING_UP) and self._last_frame_at is not None:
             return self._last_frame_at + self.config.stall_timeout
         return self._attempt_started_at + self.config.open_timeout
 
-    def on_frame(self, now: float) -> None:
+    def on_frame(self, now: float) -> bool:
+        """A good frame arrived; True if it is to be published (False while warming up)."""
+        self._last_frame_at = now
+        if self.state is not CameraState.STREAMING and self.state is not CameraState.WARMING_UP:
+            self._warm_at = now + self._warmup  # the first frame of this open: settling starts now
+            if self._warmup > 0:
+                self.state = CameraState.WARMING_UP
+                self.reason = f"withholding frames for {self._warmup:.2f} s after opening while the camera settles"
+        if self.state is CameraState.WARMING_UP and now < self._warm_at:
+            self.warmup_frames += 1
+            return False
         if self.state is not CameraState.STREAMING and self._fault_at is not None:
             self.recover_times.append(now - self._fault_at)
             self.recoveries += 1
@@ -74,7 +88,7 @@ class Watchdog:
         self.reason = ""
         self.frames += 1
         self.failed_attempts = 0
-        self._last_frame_at = now
+        return True
 
     def on_fault(self, now: float, reason: str) -> None:
         """The source stalled, failed or vanished (or an open attempt got nowhere)."""
@@ -86,9 +100,10 @@ class Watchdog:
             self._fault_at = now
             self.state = CameraState.STALLED
             return
+        # The first open failed, or the camera quit while warming up: an attempt that got nowhere.
         self.failed_attempts += 1
-        if self.state is CameraState.STARTING:
-            self.state = CameraState.RECONNECTING  # the first open failed: from now on we retry
+        if self.state in (CameraState.STARTING, CameraState.WARMING_UP):
+            self.state = CameraState.RECONNECTING
         if self.config.max_attempts and self.failed_attempts >= self.config.max_attempts:
             self.state = CameraState.FAILED
             self.reason = f"gave up after {self.failed_attempts} failed attempts: {reason}"
@@ -99,11 +114,13 @@ class Watchdog:
             return 0.0
         return min(self.config.backoff_initial * 2 ** (self.failed_attempts - 1), self.config.backoff_max)
 
-    def on_attempt(self, now: float) -> None:
+    def on_attempt(self, now: float, warmup: float = 0.0) -> None:
+        """An open starts now; its first `warmup` seconds of frames will be withheld."""
         if self.state is not CameraState.STARTING:
             self.state = CameraState.RECONNECTING
             self.reconnect_attempts += 1
         self._attempt_started_at = now
+        self._warmup = warmup
 
     def fail(self, reason: str) -> None:
         """Give up now, whatever the state (the supervisor itself broke)."""

@@ -16,8 +16,8 @@ def _level_and_message(status: CaptureStatus, expected_fps: float) -> tuple[byte
         if status.rate_hz and status.rate_hz < SLOW_RATE_FRACTION * expected_fps:
             return DiagnosticStatus.WARN, f"streaming slowly: {status.rate_hz:.1f} of {expected_fps:.0f} fps"
         return DiagnosticStatus.OK, "streaming"
-    if state is CameraState.STARTING:
-        return DiagnosticStatus.WARN, f"starting: {status.reason}"
+    if state in (CameraState.STARTING, CameraState.WARMING_UP):
+        return DiagnosticStatus.WARN, f"{state.value.lower().replace('_', ' ')}: {status.reason}"
     if state is CameraState.STOPPED:
         return DiagnosticStatus.WARN, "stopped"
     return DiagnosticStatus.ERROR, f"{state.value.lower()}: {status.reason}"
@@ -39,6 +39,7 @@ def camera_diagnostic(status: CaptureStatus, name: str, expected_fps: float,
         "frames_captured": str(status.frames),
         "frames_published": str(published),
         "frames_dropped_newest_only": str(publish_dropped),
+        "frames_withheld_warming_up": str(status.warmup_frames),
         "bad_frames": str(status.bad_frames),
         "torn_frames": str(status.torn_frames),
         "stalls": str(status.stalls),

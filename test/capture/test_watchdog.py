@@ -64,3 +64,34 @@ def test_fail_gives_up_from_any_state():
 def test_invalid_config_is_refused(kwargs):
     with pytest.raises(ValueError):
         WatchdogConfig(**kwargs)
+
+
+def test_warmup_withholds_frames_after_each_open_and_counts_as_part_of_recovery():
+    wd = Watchdog(WatchdogConfig(stall_timeout=0.5, open_timeout=2.0), now=0.0)
+    wd.on_attempt(0.0, warmup=0.5)
+    assert wd.on_frame(0.2) is False
+    assert wd.state is CameraState.WARMING_UP and "0.50 s" in wd.reason
+    assert wd.deadline() == pytest.approx(0.7), "frames must keep flowing while warming up"
+    assert [wd.on_frame(t) for t in (0.3, 0.6, 0.69)] == [False, False, False]
+    assert wd.on_frame(0.71) is True and wd.state is CameraState.STREAMING
+    assert (wd.warmup_frames, wd.frames) == (4, 1)
+    wd.on_fault(1.5, "stalled")
+    wd.on_attempt(1.5, warmup=0.5)
+    assert wd.on_frame(1.6) is False and wd.state is CameraState.WARMING_UP, "every reopen warms up again"
+    assert wd.on_frame(2.1) is True
+    assert wd.recover_times[-1] == pytest.approx(0.6), "recovered = publishing again, after the warm-up"
+
+
+def test_no_warmup_publishes_the_first_frame():
+    wd = Watchdog(WatchdogConfig(), now=0.0)
+    wd.on_attempt(0.0, warmup=0.0)
+    assert wd.on_frame(0.1) is True and wd.state is CameraState.STREAMING and wd.warmup_frames == 0
+
+
+def test_a_camera_that_quits_while_warming_up_is_a_failed_attempt():
+    wd = Watchdog(WatchdogConfig(stall_timeout=0.5), now=0.0)
+    wd.on_attempt(0.0, warmup=1.0)
+    wd.on_frame(0.1)
+    wd.on_fault(0.6, "no frame for 0.50 s")
+    assert wd.state is CameraState.RECONNECTING and wd.failed_attempts == 1 and wd.stalls == 0
+    assert wd.backoff() > 0
