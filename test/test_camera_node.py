@@ -50,7 +50,7 @@ def test_synthetic_source_publishes_frames_info_state_and_diagnostics(probe):
     values = diagnostic_values(status)
     assert status.level == DiagnosticStatus.OK, status.message
     assert values["state"] == "STREAMING" and values["source"] == "synthetic"
-    assert values["negotiated"].startswith("320x240")
+    assert values["asked"] == values["granted"] == "320x240 @ 30.0 fps", values
     assert int(values["frames_captured"]) > 0
 
 

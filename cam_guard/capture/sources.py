@@ -17,6 +17,7 @@ import numpy as np
 
 from cam_guard.capture.jpeg import camera_jpeg, decode_jpeg
 from cam_guard.capture.synthetic import synthetic_frame
+from cam_guard.capture.v4l2_device import explain_open_failure
 
 SourceKind = Literal["synthetic", "v4l2", "ffmpeg"]
 
@@ -63,6 +64,14 @@ def warmup_for(spec: SourceSpec, setting: float) -> float:
     if setting >= 0:
         return setting
     return USB_WARMUP_S if spec.kind == "v4l2" else 0.0
+
+
+def explain_failure(spec: SourceSpec, settings: "CaptureSettings") -> str:
+    """Why `spec` does not open or stream, where the system can say (V4L2 devices); else ''.
+    (FFmpeg says why a URL fails on stderr, which the supervisor relays.)"""
+    if spec.kind != "v4l2":
+        return ""
+    return explain_open_failure(f"/dev/video{spec.target}" if spec.target.isdigit() else spec.target, settings.fourcc)
 
 
 def is_fifo(path: str) -> bool:

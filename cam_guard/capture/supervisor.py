@@ -20,6 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cam_guard.capture.format_report import (
+    MEASURE_AFTER_S,
+    asked_text,
+    differs_from_asked,
+    granted_text,
+    measured_text,
+)
+from cam_guard.capture.native_log import LineSplitter, NativeLogRelay
 from cam_guard.capture.sources import CaptureSettings, SourceSpec, parse_source, video_devices, warmup_for
 from cam_guard.capture.watchdog import CameraState, Watchdog, WatchdogConfig
 from cam_guard.common.frame_ring import Frame, FrameRing, remove_stale_rings, ring_path
@@ -34,7 +42,9 @@ class CaptureStatus:
     state: CameraState
     reason: str
     source: str
-    format: dict[str, Any]
+    asked: str  # what the node asked of the source
+    granted: str  # what the source said it would deliver
+    measured: str  # what arrives, counted (empty during an open's first second)
     frames: int
     bad_frames: int
     torn_frames: int
@@ -52,19 +62,23 @@ class CaptureStatus:
 
 
 class _Worker:
-    """One capture worker process and the pipe we read its events from."""
+    """One capture worker process, the pipe we read its events from and the one its stderr goes to."""
 
-    def __init__(self, ring_path: str) -> None:
+    def __init__(self, ring_path: str, on_native_line: Callable[[str], None]) -> None:
         env = dict(os.environ)
         env.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # FFmpeg timeouts are reported by us, once
         self.ring_path = ring_path
         with deferred_interrupts():  # the worker ignores Ctrl-C (its node stops it), from its first line
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cam_guard.capture.worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
-        assert self.proc.stdout is not None
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True)
+        assert self.proc.stdout is not None and self.proc.stderr is not None
         self._fd = self.proc.stdout.fileno()
-        self._buffer = b""
+        self._err_fd: int | None = self.proc.stderr.fileno()
+        self._events = LineSplitter()
+        self._native = LineSplitter()
+        self._on_native_line = on_native_line
+        self.last_native_line = ""  # what FFmpeg & co. said last: often why an open failed
         self.ring: FrameRing | None = None
 
     def assign(self, source: SourceSpec, settings: CaptureSettings) -> None:
@@ -75,15 +89,36 @@ class _Worker:
 
     def events(self, timeout: float) -> list[dict[str, Any]] | None:
         """Events that arrived within `timeout`; None once the worker has exited (EOF)."""
-        ready, _, _ = select.select([self._fd], [], [], max(0.0, timeout))
-        if not ready:
+        watched = [self._fd] if self._err_fd is None else [self._err_fd, self._fd]
+        ready, _, _ = select.select(watched, [], [], max(0.0, timeout))
+        if self._err_fd in ready:
+            self._read_native()
+        if self._fd not in ready:
             return []
         chunk = os.read(self._fd, 1 << 16)
         if not chunk:
+            self.drain_native()
             return None
-        self._buffer += chunk
-        *lines, self._buffer = self._buffer.split(b"\n")
-        return [json.loads(line) for line in lines if line]
+        return [json.loads(line) for line in self._events.feed(chunk) if line]
+
+    def _read_native(self) -> bool:
+        """Relay what one read of stderr gives; False at its end."""
+        assert self._err_fd is not None
+        chunk = os.read(self._err_fd, 1 << 16)
+        if not chunk:
+            self._err_fd = None
+            return False
+        for line in self._native.feed(chunk):
+            if line.strip():
+                self.last_native_line = line.strip()
+                self._on_native_line(self.last_native_line)
+        return True
+
+    def drain_native(self) -> None:
+        """Relay what stderr holds now (a worker's last words are written before it reports or exits)."""
+        for _ in range(16):  # bounded: a live worker could keep writing
+            if self._err_fd is None or not select.select([self._err_fd], [], [], 0)[0] or not self._read_native():
+                return
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -105,10 +140,18 @@ class _Worker:
             self.ring = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.ring_path)
-        for pipe in (self.proc.stdin, self.proc.stdout):
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 with contextlib.suppress(BrokenPipeError):
                     pipe.close()
+
+
+def _with_native_cause(message: str, worker: _Worker) -> str:
+    """`message` and what the worker's native libraries said last, when the message itself has no
+    cause (FFmpeg: `Connection refused`, `HTTP error 404 Not Found`, `Failed to resolve hostname`)."""
+    if not worker.last_native_line or ": " in message:
+        return message
+    return f"{message}: {worker.last_native_line}"
 
 
 def candidate_sources(device: str, fallback_devices: list[str], scan_video_devices: bool) -> list[SourceSpec]:
@@ -159,11 +202,16 @@ class CaptureSupervisor:
         self._killed: list[_Worker] = []  # SIGKILLed, not yet reaped: polled, never waited on
         self._ring_counter = 0
         self._current = 0
-        self._format: dict[str, Any] = {}
+        self._asked = ""
+        self._granted = ""
+        self._frame_size = (0, 0)
+        self._first_frame_at: float | None = None  # of the current open
+        self._measured_logged = False
         self._bad_frames = 0
         self._torn_frames = 0
         self._rate = RateMeter(window_s=2.0)
         self._recent_errors: list[str] = []
+        self._native_log = NativeLogRelay(lambda line: self._log("warn", f"native: {line}"))
 
     # -- public ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -190,7 +238,8 @@ class CaptureSupervisor:
             worker = self._worker
             return CaptureStatus(
                 state=wd.state, reason=wd.reason, source=str(self.candidates[self._current]),
-                format=dict(self._format), frames=wd.frames, bad_frames=self._bad_frames,
+                asked=self._asked, granted=self._granted, measured=self._measured(now),
+                frames=wd.frames, bad_frames=self._bad_frames,
                 torn_frames=self._torn_frames, stalls=wd.stalls, reconnect_attempts=wd.reconnect_attempts,
                 recoveries=wd.recoveries, frame_age_s=wd.frame_age(now), rate_hz=self._rate.rate_hz(now),
                 detect_s=wd.detect_summary(), recover_s=wd.recover_summary(),
@@ -208,7 +257,7 @@ class CaptureSupervisor:
     # -- worker management -------------------------------------------------------------------
     def _new_worker(self) -> _Worker:
         self._ring_counter += 1
-        return _Worker(ring_path("capture", self._ring_counter))
+        return _Worker(ring_path("capture", self._ring_counter), self._native_log.line)
 
     def _retire(self, worker: _Worker) -> None:
         worker.kill()
@@ -290,7 +339,7 @@ class CaptureSupervisor:
                 return "stopping"
             if events is None:
                 code = worker.proc.poll()
-                return f"capture worker exited (code {code})"
+                return _with_native_cause(f"capture worker exited (code {code})", worker)
             newest: dict[str, Any] | None = None
             for event in events:
                 kind = event["event"]
@@ -303,21 +352,28 @@ class CaptureSupervisor:
                     with self._lock:
                         self._bad_frames += 1
                 elif kind == "error":
-                    return event["message"]
+                    worker.drain_native()
+                    return _with_native_cause(event["message"], worker)
             if newest is not None and worker.ring is not None:
                 self._deliver(worker.ring, newest)
 
     def _opened(self, event: dict[str, Any]) -> None:
-        fmt = {k: event[k] for k in ("width", "height", "fps", "fourcc", "backend", "compressed")}
-        with self._lock:
-            self._format = fmt
-        s = self.settings
         source = self.candidates[self._current]
-        self._log("info", f"opened {source}: {fmt['width']}x{fmt['height']} @ {fmt['fps']:.1f} fps "
-                          f"{fmt['fourcc']} via {fmt['backend']}")
-        if source.kind == "v4l2" and (fmt["width"], fmt["height"], fmt["fourcc"]) != (s.width, s.height, s.fourcc):
-            self._log("warn", f"asked {s.width}x{s.height} {s.fourcc}, device gave "
-                              f"{fmt['width']}x{fmt['height']} {fmt['fourcc']}")
+        granted = (event["width"], event["height"], event["fps"], event["fourcc"])
+        with self._lock:
+            self._asked = asked_text(source, self.settings)
+            self._granted = granted_text(source, *granted)
+            self._first_frame_at = None
+            self._measured_logged = False
+            self._rate = RateMeter(window_s=2.0)  # this open's frames only
+        level = "warn" if differs_from_asked(source, self.settings, *granted) else "info"
+        self._log(level, f"opened {source} via {event['backend']}: asked {self._asked}; granted {self._granted}")
+
+    def _measured(self, now: float) -> str:
+        """What arrives, once the current open has delivered for a second (caller holds the lock)."""
+        if self._first_frame_at is None or now - self._first_frame_at < MEASURE_AFTER_S:
+            return ""
+        return measured_text(*self._frame_size, self._rate.rate_hz(now))
 
     def _deliver(self, ring: FrameRing, event: dict[str, Any]) -> None:
         frame = ring.read(event["seq"])
@@ -328,7 +384,14 @@ class CaptureSupervisor:
         now = time.monotonic()
         with self._lock:
             settled = self._watchdog.on_frame(now)
+            self._rate.add(now=now)
+            self._frame_size = (frame.image.shape[1], frame.image.shape[0])
+            if self._first_frame_at is None:
+                self._first_frame_at = now
+            measured = "" if self._measured_logged else self._measured(now)
+            self._measured_logged = self._measured_logged or bool(measured)
         self._report_state()
-        self._rate.add(now=now)
+        if measured:
+            self._log("info", f"{self.candidates[self._current]}: measured {measured} over its first second")
         if settled:
             self._on_frame(frame)

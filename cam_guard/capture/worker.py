@@ -5,9 +5,12 @@ for one JSON line on stdin naming the source (so a spare can be started ahead of
 writes frames into a `FrameRing` and one JSON line per event on stdout:
 
     {"event": "opened", "width":…, "height":…, "fps":…, "fourcc":…, "backend":…, "compressed":…, "ring":…}
+                                           (what the source granted; each frame's own size is in the ring)
     {"event": "frame", "seq":…}            (the frame itself, its stamp and size are in the ring)
     {"event": "bad_frame", "reason":…}
-    {"event": "error", "message":…}        (then it exits non-zero)
+    {"event": "error", "message":…}        (then it exits non-zero; the message says why where it can)
+
+Native libraries (FFmpeg) print to this process's stderr, a pipe the supervisor relays to the log.
 
 The supervisor kills it with SIGKILL when it stops delivering; nothing here has to be
 interruptible, which is the point: a read stuck inside a driver cannot take the node with it.
@@ -21,7 +24,7 @@ from typing import Any
 
 import cv2
 
-from cam_guard.capture.sources import CaptureSettings, CaptureSource, parse_source
+from cam_guard.capture.sources import CaptureSettings, CaptureSource, SourceSpec, explain_failure, parse_source
 from cam_guard.common import fork_audit
 from cam_guard.common.child_process import die_with_parent
 from cam_guard.common.frame_ring import FrameRing
@@ -35,13 +38,18 @@ def _send(event: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def _with_cause(message: str, spec: SourceSpec, settings: CaptureSettings) -> str:
+    cause = explain_failure(spec, settings)
+    return f"{message}: {cause}" if cause else message
+
+
 def run(config: dict[str, Any]) -> int:
     settings = CaptureSettings(**config["settings"])
     spec = parse_source(config["source"])
     try:
         source = CaptureSource(spec, settings)
     except EOFError as exc:
-        _send({"event": "error", "message": str(exc)})
+        _send({"event": "error", "message": _with_cause(str(exc), spec, settings)})
         return 3
     ring: FrameRing | None = None
     failures = 0
@@ -52,7 +60,8 @@ def run(config: dict[str, Any]) -> int:
             except EOFError as exc:
                 failures += 1
                 if failures >= _MAX_CONSECUTIVE_FAILURES:
-                    _send({"event": "error", "message": str(exc)})
+                    # Only the final failure is explained: that asks the kernel and scans /proc.
+                    _send({"event": "error", "message": _with_cause(str(exc), spec, settings)})
                     return 4
                 time.sleep(0.01)  # a dead FFmpeg capture fails in ~0 ms: don't spin a core
                 continue
@@ -65,7 +74,7 @@ def run(config: dict[str, Any]) -> int:
                 # Sized from the first real frame: the negotiated size is only trustworthy then.
                 ring = FrameRing.create(config["ring_path"], image.nbytes, image.nbytes + 65536)
                 fmt = source.format
-                _send({"event": "opened", "width": image.shape[1], "height": image.shape[0],
+                _send({"event": "opened", "width": fmt.width, "height": fmt.height,
                        "fps": fmt.fps, "fourcc": fmt.fourcc, "backend": fmt.backend,
                        "compressed": fmt.compressed, "ring": ring.path})
             try:

@@ -15,7 +15,7 @@ def _level_and_message(status: CaptureStatus, expected_fps: float) -> tuple[byte
     if state is CameraState.STREAMING:
         if status.rate_hz and status.rate_hz < SLOW_RATE_FRACTION * expected_fps:
             return DiagnosticStatus.WARN, f"streaming slowly: {status.rate_hz:.1f} of {expected_fps:.0f} fps"
-        return DiagnosticStatus.OK, "streaming"
+        return DiagnosticStatus.OK, f"streaming {status.measured}".strip()
     if state in (CameraState.STARTING, CameraState.WARMING_UP):
         return DiagnosticStatus.WARN, f"{state.value.lower().replace('_', ' ')}: {status.reason}"
     if state is CameraState.STOPPED:
@@ -26,13 +26,13 @@ def _level_and_message(status: CaptureStatus, expected_fps: float) -> tuple[byte
 def camera_diagnostic(status: CaptureStatus, name: str, expected_fps: float,
                       published: int, publish_dropped: int) -> DiagnosticStatus:
     level, message = _level_and_message(status, expected_fps)
-    fmt = status.format
     values = {
         "state": status.state.value,
         "reason": status.reason,
         "source": status.source,
-        "negotiated": (f"{fmt['width']}x{fmt['height']} @ {fmt['fps']:.1f} fps {fmt['fourcc']} "
-                       f"({fmt['backend']})") if fmt else "",
+        "asked": status.asked,
+        "granted": status.granted,
+        "measured": status.measured or "(after the first second of streaming)",
         "rate_hz": f"{status.rate_hz:.2f}",
         "expected_hz": f"{expected_fps:.2f}",
         "frame_age_s": "" if status.frame_age_s is None else f"{status.frame_age_s:.3f}",

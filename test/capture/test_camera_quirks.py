@@ -1,16 +1,19 @@
 """What real cameras do that is not a fault, through a camera_node process (issue 19): padded JPEGs,
-settling frames after each open.
+settling frames after each open, and the numbers and reasons the node reports about them.
 
 Sources: the project's MJPEG server and ffmpeg's own MJPEG-over-HTTP server (a third party's framing).
 """
 
 import os
+import re
 import shutil
 import time
 
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Vector3Stamped
+from rcl_interfaces.msg import Log
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
@@ -19,7 +22,13 @@ from cam_guard.capture.synthetic import read_frame_counter
 from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns
 from cam_guard.ros.transport import latched_qos
 from cam_guard.testing.fault_injection import FfmpegMjpegServer, MjpegFaultServer, synthetic_jpeg
-from cam_guard.testing.harness import CameraUnderTest, NodeProcess, start_camera
+from cam_guard.testing.harness import (
+    CameraUnderTest,
+    NodeProcess,
+    diagnostic_values,
+    latest_camera_status,
+    start_camera,
+)
 
 # CI runs as root and installs ffmpeg (scripts/apt-packages.txt): there the test must run, not skip.
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None and os.geteuid() != 0,
@@ -89,7 +98,7 @@ def test_warmup_withholds_the_first_frames_and_readers_see_a_not_ready_state(pro
                                                       "warmup": 3.0}) as node:
             camera = CameraUnderTest(images, states, diags, node)
             states_seen_by_bridge = []
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 40  # three processes start and discover each other
             while "STREAMING" not in states_seen_by_bridge and time.monotonic() < deadline:
                 state, _ = bridge.status()
                 if state == "WARMING_UP":
@@ -112,3 +121,54 @@ def test_warmup_withholds_the_first_frames_and_readers_see_a_not_ready_state(pro
     first_published_ns = stamp_to_ns(first.header.stamp)
     assert all(stamp_to_ns(m.header.stamp) >= first_published_ns for m in rewards.messages), \
         "the reward node must never classify a withheld frame"
+
+
+@needs_ffmpeg
+def test_asked_granted_and_measured_are_reported_alike_in_log_and_diagnostics(probe, cameras):
+    jpegs = [synthetic_jpeg(i, 320, 240) for i in range(30)]
+    with FfmpegMjpegServer(jpegs, fps=12) as server:  # slow enough to keep its rate on a loaded machine
+        camera = start_camera(probe, server.url)
+        cameras.append(camera)
+        camera.diags.wait_for(lambda _: camera.diagnostics()["measured"].startswith("320x240"), 10, "a measurement")
+        values = camera.diagnostics()
+        stop(camera)
+    log = camera.node.output()
+    # FFmpeg says 25 fps for an MJPEG stream whose header has no rate; the frames come at 12.
+    assert values["asked"].startswith("whatever it sends"), values
+    assert values["granted"] == "320x240 MJPG @ 25.0 fps nominal (the stream's header; not a measurement)"
+    assert f"asked {values['asked']}; granted {values['granted']}" in log
+    measured = re.fullmatch(r"320x240 @ (\d+\.\d) fps", values["measured"])
+    first_second = re.search(r"measured 320x240 @ (\d+\.\d) fps over its first second", log)
+    assert measured and first_second, (values, log[-2000:])
+    assert 10 <= float(measured[1]) <= 13 and 9 <= float(first_second[1]) <= 14, (values, first_second[0])
+
+
+def test_ffmpegs_own_lines_reach_rosout_throttled_and_say_why_opening_failed(probe):
+    # /rosout keeps its last 1000 lines for late joiners (transient local): none can be missed.
+    logs = probe.subscribe(Log, "/rosout", QoSProfile(depth=1000, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    with MjpegFaultServer() as gone:
+        port = gone.port  # nobody listens there once the server is stopped: connection refused
+    refused = f"Connection to tcp://127.0.0.1:{port} failed: Connection refused"
+    with NodeProcess("cam_guard.camera_node", {"device": f"http://127.0.0.1:{port}/stream.mjpg",
+                                               "reconnect_backoff_max": 0.2}) as node:
+        logs.wait_for(lambda ms: sum("next try" in m.msg for m in ms if m.name == "camera") >= 4, 30,
+                      "four failed attempts")
+        node.stop()
+        output = node.output()
+    camera_logs = [m.msg for m in logs.messages if m.name == "camera"]
+    native = [m for m in camera_logs if m.startswith("native: ")]
+    attempts = [m for m in camera_logs if "next try" in m]
+    assert len(native) == 1 and refused in native[0], camera_logs
+    assert all(refused in m for m in attempts), attempts
+    assert all("[camera]" in line for line in output.splitlines() if "[tcp @" in line), \
+        "every FFmpeg line must come through the node's logger"
+
+
+@pytest.mark.parametrize(("device", "why"), [("/dev/video42", "gone: /dev/video42 does not exist"),
+                                             ("/dev/null", "not a V4L2 device: /dev/null")])
+def test_a_device_that_cannot_open_says_why(probe, device, why):
+    diags = probe.subscribe(DiagnosticArray, "/diagnostics")
+    with NodeProcess("cam_guard.camera_node", {"device": device, "scan_video_devices": False}) as node:
+        diags.wait_for(lambda _: why in diagnostic_values(latest_camera_status(diags) or DiagnosticStatus())
+                       .get("reason", ""), 30, why)
+        node.stop()
