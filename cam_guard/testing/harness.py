@@ -46,8 +46,10 @@ class NodeProcess:
 
     def __init__(self, module: str, params: dict[str, Any] | None = None, *,
                  remaps: dict[str, str] | None = None, env: dict[str, str] | None = None,
-                 args: list[str] | None = None, own_session: bool = False) -> None:
-        """`own_session`: started as `setsid` would, so that `interrupt_group` is a terminal's Ctrl-C."""
+                 args: list[str] | None = None, own_session: bool = False,
+                 popen: Callable[..., subprocess.Popen] = subprocess.Popen) -> None:
+        """`own_session`: started as `setsid` would, so that `interrupt_group` is a terminal's Ctrl-C.
+        `popen` starts the command: e.g. an emulated camera's, to run it where the camera is."""
         self.module = module
         # Stays open for the process's lifetime; closed and removed in __exit__.
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115
@@ -60,8 +62,8 @@ class NodeProcess:
             for src, dst in (remaps or {}).items():
                 cmd += ["-r", f"{src}:={dst}"]
         self.cmd = cmd
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})}, start_new_session=own_session)
+        self.proc = popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                          start_new_session=own_session)
 
     @property
     def pid(self) -> int:
@@ -268,12 +270,13 @@ class CameraUnderTest:
         return diagnostic_values(latest_camera_status(self.diags))
 
 
-def start_camera(probe: RosProbe, device: str, **params: Any) -> CameraUnderTest:
-    """A camera_node on `device`, watched by `probe`, once it streams."""
+def start_camera(probe: RosProbe, device: str, *, popen: Callable[..., subprocess.Popen] = subprocess.Popen,
+                 **params: Any) -> CameraUnderTest:
+    """A camera_node on `device` (started by `popen`), watched by `probe`, once it streams."""
     images = probe.subscribe(Image, "/image_raw")
     states = probe.subscribe(String, "/camera_state", latched_qos())
     diags = probe.subscribe(DiagnosticArray, "/diagnostics")
-    node = NodeProcess("cam_guard.camera_node", {"device": device, **params})
+    node = NodeProcess("cam_guard.camera_node", {"device": device, **params}, popen=popen)
     camera = CameraUnderTest(images, states, diags, node)
     try:
         camera.wait_streaming()
