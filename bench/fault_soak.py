@@ -1,12 +1,15 @@
 """Fault soak: each fault injected N times into one camera node; detection and recovery times.
 
-    python bench/fault_soak.py [--cycles 50] [--stall-timeout 0.5] [--warmup 0] [--only SUBSTRING]
+    python bench/fault_soak.py [--cycles 50] [--stall-timeout 0.5] [--warmup 0] [--interval 1.5]
+                               [--only SUBSTRING[,SUBSTRING...]]
 
 detect = injection → the camera_state topic says STALLED/RECONNECTING (as a trainer sees it);
 recover = source usable again → first frame captured after that instant arrives at a subscriber.
 The node's own figures (watchdog: last good frame → stall decided) are printed beside them; stale =
 frames published out of the source's order (an old frame again); stop = Ctrl-C → exit at the end.
 HTTP cases use the project's MJPEG server; `uvc:` cases the emulated UVC camera (root: a private /dev).
+Cycles start `--interval` s apart, as faults do not come back to back: a fault right after the last
+would find the spare worker still starting (interpreter and OpenCV import: 0.3-1 s on a loaded machine).
 """
 
 import argparse
@@ -41,12 +44,13 @@ UVC_FAULTS = ("uvc: no frames (select times out)", "uvc: DQBUF blocked in the dr
 Action = Callable[[], object]
 
 
-def run_cycles(name: str, camera: CameraUnderTest, cycles: int, inject: Action, restore: Action | None,
-               reset: Action) -> list[object]:
+def run_cycles(name: str, camera: CameraUnderTest, cycles: int, interval: float, inject: Action,
+               restore: Action | None, reset: Action) -> list[object]:
     ok_detect = ok_recover = stale = 0
     last_counter = -1
     try:
         for _ in range(cycles):
+            started = time.monotonic()
             try:
                 camera.fault_cycle(inject, restore, detect_timeout=10, recover_timeout=15)
                 ok_detect += 1
@@ -61,6 +65,7 @@ def run_cycles(name: str, camera: CameraUnderTest, cycles: int, inject: Action, 
                 stale += counter <= last_counter
                 last_counter = counter
             camera.images.clear()
+            time.sleep(max(0.0, started + interval - time.monotonic()))  # spacing, not a wait for an event
         values = camera.diagnostics()
         code, stop_s = camera.node.stop()
         assert code == 0, camera.node.output()[-2000:]
@@ -74,7 +79,7 @@ def run_cycles(name: str, camera: CameraUnderTest, cycles: int, inject: Action, 
             max(recover, default=float("nan")), stale, stop_s]
 
 
-def soak_http(name: str, cycles: int, stall_timeout: float) -> list[object]:
+def soak_http(name: str, cycles: int, interval: float, stall_timeout: float) -> list[object]:
     with MjpegFaultServer(640, 480, 30) as server, tempfile.TemporaryDirectory() as tmp:
         port = server.port
         fifo = FifoCamera(Path(tmp) / "camera.mjpg")
@@ -98,7 +103,7 @@ def soak_http(name: str, cycles: int, stall_timeout: float) -> list[object]:
 
         with RosProbe() as probe:
             camera = start_camera(probe, device, stall_timeout=stall_timeout)
-            row = run_cycles(name, camera, cycles, *faults[name], reset)
+            row = run_cycles(name, camera, cycles, interval, *faults[name], reset)
         fifo.close()
     return row
 
@@ -131,7 +136,7 @@ class FrameDamage:
         return switch
 
 
-def soak_uvc(name: str, cycles: int, stall_timeout: float, warmup: float) -> list[object]:
+def soak_uvc(name: str, cycles: int, interval: float, stall_timeout: float, warmup: float) -> list[object]:
     with DevNamespace() as ns, EmulatedUvcCamera(ns) as cam, RosProbe() as probe:
         frames = FrameDamage()
         cam.play(frames)
@@ -156,7 +161,7 @@ def soak_uvc(name: str, cycles: int, stall_timeout: float, warmup: float) -> lis
                 frames.set("")()
 
         camera = start_camera(probe, cam.by_id_path, popen=cam.popen, stall_timeout=stall_timeout, warmup=warmup)
-        return run_cycles(name, camera, cycles, *faults[name], reset)
+        return run_cycles(name, camera, cycles, interval, *faults[name], reset)
 
 
 def main() -> None:
@@ -164,21 +169,22 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=50)
     parser.add_argument("--stall-timeout", type=float, default=0.5)
     parser.add_argument("--warmup", type=float, default=0.0, help="camera_node's warmup for the uvc cases")
-    parser.add_argument("--only", default="", help="run the faults whose name contains this")
+    parser.add_argument("--interval", type=float, default=1.5, help="seconds from one cycle's start to the next")
+    parser.add_argument("--only", default="", help="run the faults whose name contains one of these (commas)")
     args = parser.parse_args()
     rclpy.init()
     rows = []
-    for name in (f for f in HTTP_FAULTS + UVC_FAULTS if args.only in f):
+    for name in (f for f in HTTP_FAULTS + UVC_FAULTS if any(part in f for part in args.only.split(","))):
         if name.startswith("uvc:") and os.geteuid() != 0:
             print(f"skipped (needs root for a private /dev): {name}")
             continue
         started = time.monotonic()
-        rows.append(soak_uvc(name, args.cycles, args.stall_timeout, args.warmup) if name.startswith("uvc:")
-                    else soak_http(name, args.cycles, args.stall_timeout))
+        rows.append(soak_uvc(name, args.cycles, args.interval, args.stall_timeout, args.warmup)
+                    if name.startswith("uvc:") else soak_http(name, args.cycles, args.interval, args.stall_timeout))
         print(rows[-1], f"({time.monotonic() - started:.0f} s)", flush=True)
     rclpy.shutdown()
     print(f"\n{machine()}; HTTP: MJPEG on 127.0.0.1, 640x480 @ 30 fps; uvc: emulated camera, MJPG 640x480 @ 30 fps,"
-          f" warmup {args.warmup} s; stall_timeout {args.stall_timeout} s\n")
+          f" warmup {args.warmup} s; stall_timeout {args.stall_timeout} s; cycles {args.interval} s apart\n")
     print(table(["fault", "trials", "detected", "recovered", "detect p50 ms", "detect worst ms",
                  "node detect p50 ms", "node detect worst ms", "recover p50 ms", "recover worst ms", "stale",
                  "stop s"], rows))

@@ -17,7 +17,7 @@ import numpy as np
 
 from cam_guard.capture.jpeg import camera_jpeg, decode_jpeg
 from cam_guard.capture.synthetic import synthetic_frame
-from cam_guard.capture.v4l2_device import explain_open_failure
+from cam_guard.capture.v4l2_device import explain_open_failure, is_capture_node
 
 SourceKind = Literal["synthetic", "v4l2", "ffmpeg"]
 
@@ -71,7 +71,12 @@ def explain_failure(spec: SourceSpec, settings: "CaptureSettings") -> str:
     (FFmpeg says why a URL fails on stderr, which the supervisor relays.)"""
     if spec.kind != "v4l2":
         return ""
-    return explain_open_failure(f"/dev/video{spec.target}" if spec.target.isdigit() else spec.target, settings.fourcc)
+    return explain_open_failure(device_path(spec), settings.fourcc)
+
+
+def device_path(spec: SourceSpec) -> str:
+    """The device node (or by-id link) of a V4L2 source; an index names /dev/videoN."""
+    return f"/dev/video{spec.target}" if spec.target.isdigit() else spec.target
 
 
 def is_fifo(path: str) -> bool:
@@ -82,11 +87,12 @@ def is_fifo(path: str) -> bool:
 
 
 def video_devices() -> list[str]:
-    """Capture device nodes present now, stable by-id links first."""
+    """Capture device nodes present now, stable by-id links first; nodes that cannot capture (the
+    metadata node uvcvideo adds beside each camera) left out: recovery would waste attempts on them."""
     by_id = sorted(glob.glob("/dev/v4l/by-id/*-video-index0"))
     nodes = sorted(glob.glob("/dev/video*"), key=lambda p: (len(p), p))
     resolved = {os.path.realpath(p) for p in by_id}
-    return by_id + [n for n in nodes if n not in resolved]
+    return by_id + [n for n in nodes if n not in resolved and is_capture_node(n)]
 
 
 def fourcc_to_str(code: float) -> str:

@@ -28,13 +28,24 @@ from cam_guard.capture.format_report import (
     measured_text,
 )
 from cam_guard.capture.native_log import LineSplitter, NativeLogRelay
-from cam_guard.capture.sources import CaptureSettings, SourceSpec, parse_source, video_devices, warmup_for
+from cam_guard.capture.sources import (
+    CaptureSettings,
+    SourceSpec,
+    device_path,
+    parse_source,
+    video_devices,
+    warmup_for,
+)
 from cam_guard.capture.watchdog import CameraState, Watchdog, WatchdogConfig
 from cam_guard.common.frame_ring import Frame, FrameRing, remove_stale_rings, ring_path
 from cam_guard.common.rate_meter import RateMeter
 from cam_guard.common.startup import deferred_interrupts
 
 _TERM_GRACE_S = 0.5  # a worker asked to stop gets this long to release the device, then SIGKILL
+# A killed worker holding a V4L2 camera normally exits in milliseconds; one stuck in a USB driver
+# (uninterruptible sleep) may never: the replacement waits this long for it, then opens anyway.
+DEVICE_RELEASE_WAIT_S = 1.0
+_REPLUG_POLL_S = 0.05  # while a V4L2 camera is gone, how often the back-off looks for its node
 
 
 @dataclass
@@ -80,6 +91,7 @@ class _Worker:
         self._on_native_line = on_native_line
         self.last_native_line = ""  # what FFmpeg & co. said last: often why an open failed
         self.ring: FrameRing | None = None
+        self.killed_at: float | None = None
 
     def assign(self, source: SourceSpec, settings: CaptureSettings) -> None:
         assert self.proc.stdin is not None
@@ -123,7 +135,23 @@ class _Worker:
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
+            self.killed_at = time.monotonic()
         self.release_ring()
+
+    def wait_exit(self, timeout: float, stop: threading.Event) -> bool:
+        """Until the process has exited (its files closed), at most `timeout` s or until `stop`; True if it has."""
+        if self.proc.poll() is not None:
+            return True
+        # Our unreaped child: its PID cannot be reused, so the pidfd is this process's.
+        fd = os.pidfd_open(self.proc.pid)
+        try:
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0 and not stop.is_set():
+                if select.select([fd], [], [], min(left, 0.1))[0]:
+                    return True
+            return False
+        finally:
+            os.close(fd)
 
     def terminate(self, grace_s: float) -> None:
         if self.proc.poll() is None:
@@ -295,6 +323,7 @@ class CaptureSupervisor:
             with self._lock:
                 self._watchdog.on_attempt(time.monotonic(), warmup_for(source, self._warmup))
             self._report_state()
+            self._await_release(source)
             self._worker = self._launch(source)
             reason = self._stream(self._worker)
             if self._stop.is_set():
@@ -317,8 +346,37 @@ class CaptureSupervisor:
                 self._current = (self._current + 1) % len(self.candidates)
                 self._log("warn", f"{source}: {reason}; next try {self.candidates[self._current]} "
                                   f"in {backoff:.2f} s")
-            if self._stop.wait(backoff):
+            if self._pause(backoff):
                 return
+
+    def _await_release(self, source: SourceSpec) -> None:
+        """Before a V4L2 camera is opened: until the workers killed in the last DEVICE_RELEASE_WAIT_S are
+        gone. uvcvideo lets one open file stream; a replacement opening while the killed worker still holds
+        the camera gets EBUSY, and a back-off. (A network camera takes a second connection: no wait.)"""
+        if source.kind != "v4l2":
+            return
+        for worker in self._killed:
+            left = (worker.killed_at or 0.0) + DEVICE_RELEASE_WAIT_S - time.monotonic()
+            if left > 0 and not worker.wait_exit(left, self._stop) and not self._stop.is_set():
+                self._log("warn", f"killed capture worker pid {worker.proc.pid} has not exited after "
+                                  f"{DEVICE_RELEASE_WAIT_S:.1f} s (stuck in the driver?); opening {source} anyway")
+        self._reap()
+
+    def _pause(self, backoff: float) -> bool:
+        """The back-off before the next attempt; True when stopping. Meanwhile a V4L2 camera that is gone
+        is looked for: when its node is back (the same one or, behind a by-id link, another), it is tried
+        at once rather than after the back-off."""
+        missing = [i for i, spec in enumerate(self.candidates)
+                   if spec.kind == "v4l2" and not os.path.exists(device_path(spec))]
+        deadline = time.monotonic() + backoff
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stop.wait(min(left, _REPLUG_POLL_S) if missing else left):
+                return True
+            back = [i for i in missing if os.path.exists(device_path(self.candidates[i]))]
+            if back:
+                self._current = back[0]
+                return False
+        return self._stop.is_set()
 
     def _stream(self, worker: _Worker) -> str:
         """Forward frames until the worker stalls, fails or exits; returns why it ended."""

@@ -65,6 +65,29 @@ def capture_formats(fd: int) -> list[str]:
     return formats
 
 
+def _capture_caps(fd: int) -> tuple[bool, str]:
+    """(is a video capture node, card name); OSError from QUERYCAP when it is no V4L2 device."""
+    caps = bytearray(_CAPABILITY.size)
+    fcntl.ioctl(fd, VIDIOC_QUERYCAP, caps)
+    _, card, _, _, capabilities, device_caps = _CAPABILITY.unpack(caps)
+    effective = device_caps if capabilities & CAP_DEVICE_CAPS else capabilities
+    return bool(effective & CAP_VIDEO_CAPTURE), card.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def is_capture_node(path: str) -> bool:
+    """False for what cannot capture (a UVC camera's metadata node, a codec); True when unsure."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+    except OSError:
+        return True  # busy, gone or not ours: opening it will say so
+    try:
+        return _capture_caps(fd)[0]
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def explain_open_failure(path: str, fourcc: str) -> str:
     """Why a V4L2 device will not stream for us, as far as the kernel says; '' if it seems fine."""
     real = os.path.realpath(path)
@@ -78,16 +101,13 @@ def explain_open_failure(path: str, fourcc: str) -> str:
         gone = exc.errno in (errno.ENODEV, errno.ENXIO, errno.ENOENT)
         return f"{'gone' if gone else 'cannot open'}: {real}: {exc.strerror}"
     try:
-        caps = bytearray(_CAPABILITY.size)
         try:
-            fcntl.ioctl(fd, VIDIOC_QUERYCAP, caps)
+            capture, name = _capture_caps(fd)
         except OSError as exc:
             if exc.errno == errno.ENODEV:
                 return f"gone: {real} was removed"
             return f"not a V4L2 device: {real} ({exc.strerror})"
-        _, card, _, _, capabilities, device_caps = _CAPABILITY.unpack(caps)
-        if not (device_caps if capabilities & CAP_DEVICE_CAPS else capabilities) & CAP_VIDEO_CAPTURE:
-            name = card.split(b"\0", 1)[0].decode(errors="replace")
+        if not capture:
             return f"not a capture node: {real} ({name}; a camera's other /dev/video* node may carry metadata only)"
         try:  # asks for no buffers: frees nothing of another owner, but uvcvideo says EBUSY if there is one
             fcntl.ioctl(fd, VIDIOC_REQBUFS, bytearray(_REQBUFS.pack(0, BUF_TYPE_VIDEO_CAPTURE, MEMORY_MMAP, 0, 0)))
