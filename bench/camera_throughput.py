@@ -14,7 +14,7 @@ import _common  # noqa: F401  (sets the ROS environment first)
 import cv2
 import rclpy
 from _common import cpu_seconds, machine, table, tree
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from cam_guard.ros.transport import image_qos
 from cam_guard.testing.fault_injection import MjpegFaultServer
@@ -36,11 +36,12 @@ def bare_opencv(url: str, seconds: float) -> tuple[float, float]:
     return frames / elapsed, (time.process_time() - cpu0) / elapsed
 
 
-def camera_node(url: str, width: int, height: int, seconds: float) -> tuple[float, float]:
+def camera_node(url: str, width: int, height: int, seconds: float, topic: str = "/image_raw") -> tuple[float, float]:
+    """Frames/s a subscriber to `topic` gets, and the node tree's CPU in cores."""
     with RosProbe() as probe, NodeProcess("cam_guard.camera_node", {"device": url, "width": width,
                                                                      "height": height}) as node:
-        images = probe.subscribe(Image, "/image_raw", image_qos("reliable"))
-        images.wait_count(5, timeout=20)
+        images = probe.subscribe(Image if topic == "/image_raw" else CompressedImage, topic, image_qos("reliable"))
+        images.wait_count(30, timeout=30)  # past the start, and past the switch to decoding or not
         pids = tree(node.pid)
         count0, cpu0, started = len(images.items), cpu_seconds(pids), time.monotonic()
         time.sleep(seconds)  # the measurement window

@@ -16,10 +16,12 @@ from cam_guard.capture.supervisor import CaptureSupervisor, candidate_sources
 from cam_guard.capture.watchdog import CameraState, WatchdogConfig
 from cam_guard.common.frame_ring import Frame
 from cam_guard.common.latest import LatestValue
+from cam_guard.ros import control_parameters
 from cam_guard.ros.camera_info import camera_info_for, load_calibration
 from cam_guard.ros.cell import default_frame_id
 from cam_guard.ros.diagnostics import camera_diagnostic
 from cam_guard.ros.image_conversion import stamp_from_ns, to_compressed_msg, to_image_msg
+from cam_guard.ros.parameters import LiveParameters
 from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
 from cam_guard.ros.transport import QOS_CHOICES, image_qos, latched_qos
 
@@ -94,6 +96,12 @@ class CameraNode(GuardedNode):
         self._publisher = threading.Thread(target=self._publish_loop, name="camera-publisher", daemon=True)
         self._supervisor = CaptureSupervisor(candidates, settings, watchdog, self._frames.put, self._log,
                                              self._on_state, warmup)
+        # Live: a change goes to the camera at once; a value outside what it reported is refused.
+        self._controls = LiveParameters(
+            self, control_parameters.PARAMETERS,
+            lambda values: control_parameters.build(values, self._supervisor.control_ranges()),
+            lambda controls, _changed: self._supervisor.set_controls(controls))
+        self._supervisor.set_controls(self._controls.config)
         self._publisher.start()
         self._supervisor.start()
         self.create_timer(0.05, self._watch_state)
@@ -124,13 +132,18 @@ class CameraNode(GuardedNode):
             frame = self._frames.take(timeout=0.2)
             if frame is None:
                 continue
-            image = frame.image
-            if self._encoding == "rgb8":
-                image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-            self._image_pub.publish(to_image_msg(image, self._encoding, frame.stamp_ns, self._frame_id))
+            # Pixels only for someone: with no image_raw subscriber the worker checks JPEGs instead of
+            # decoding them, and nothing is converted here (a remote viewer of image_raw/compressed).
+            wants_pixels = self._image_pub.get_subscription_count() > 0
+            self._supervisor.set_decode(wants_pixels)
+            if wants_pixels and frame.image is not None:
+                image = frame.image
+                if self._encoding == "rgb8":
+                    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+                self._image_pub.publish(to_image_msg(image, self._encoding, frame.stamp_ns, self._frame_id))
             if frame.jpeg is not None and self._publish_compressed:
                 self._compressed_pub.publish(to_compressed_msg(frame.jpeg, "jpeg", frame.stamp_ns, self._frame_id))
-            info = camera_info_for(image.shape[1], image.shape[0], self._calibration)
+            info = camera_info_for(frame.width, frame.height, self._calibration)
             info.header.stamp = stamp_from_ns(frame.stamp_ns)
             info.header.frame_id = self._frame_id
             self._info_pub.publish(info)

@@ -2,12 +2,15 @@
 too)."""
 
 import json
+import os
+import shutil
 import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sensor_msgs.msg import Image
 
 from cam_guard.capture.synthetic import synthetic_frame
@@ -25,8 +28,12 @@ from cam_guard.testing.harness import (
 )
 
 __all__ = ["NodeProcess", "Recorder", "RemoteParameters", "RosProbe", "assert_config_error", "banner_is_no_signal",
-           "children", "diagnostic_values", "error_lines", "frame_msg", "free_port", "latest_camera_status", "node_pid",
-           "process_alive", "publish_until", "publish_until_seen", "web_state"]
+           "children", "diagnostic_values", "error_lines", "frame_msg", "free_port", "latest_camera_status",
+           "needs_uvc_emulator", "node_pid", "process_alive", "publish_until", "publish_until_seen", "web_state"]
+
+needs_uvc_emulator = pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(t) for t in ("gcc", "unshare", "nsenter")),
+    reason="the emulated camera needs root (a private mount namespace), gcc, unshare and nsenter")
 
 
 def frame_msg(index: int, topic_stamp_ns: int | None = None) -> Image:

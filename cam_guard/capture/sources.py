@@ -15,7 +15,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from cam_guard.capture.jpeg import camera_jpeg, decode_jpeg
+from cam_guard.capture.jpeg import camera_jpeg, check_jpeg, decode_jpeg
 from cam_guard.capture.synthetic import synthetic_frame
 from cam_guard.capture.v4l2_device import explain_open_failure, is_capture_node
 
@@ -113,6 +113,15 @@ class CaptureSettings:
 
 
 @dataclass
+class Captured:
+    """One frame as read: pixels, and the camera's JPEG when it sends JPEG."""
+    image: np.ndarray | None  # None when the JPEG was only checked: nobody needed the pixels
+    jpeg: bytes | None
+    width: int
+    height: int
+
+
+@dataclass
 class NegotiatedFormat:
     width: int
     height: int
@@ -123,11 +132,15 @@ class NegotiatedFormat:
 
 
 class CaptureSource:
-    """One opened source. `read()` returns (bgr, jpeg_or_None); raises EOFError when it is gone."""
+    """One opened source. `read()` returns the next frame; raises EOFError when it is gone.
 
-    def __init__(self, spec: SourceSpec, settings: CaptureSettings) -> None:
+    `decode = False` skips decoding JPEG frames (a node with no raw-image subscriber): each is still
+    checked at 1/8 scale, so a corrupt frame counts as bad and a run of them stalls the watchdog."""
+
+    def __init__(self, spec: SourceSpec, settings: CaptureSettings, decode: bool = True) -> None:
         self.spec = spec
         self.settings = settings
+        self.decode = decode
         self._cap: cv2.VideoCapture | None = None
         self._index = 0
         self._next_due = time.monotonic()
@@ -177,13 +190,13 @@ class CaptureSource:
         return NegotiatedFormat(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
                                 fps if fps > 0 else s.fps, fourcc or "?", cap.getBackendName(), self._raw_jpeg)
 
-    def read(self) -> tuple[np.ndarray, bytes | None]:
-        """Next frame as BGR (and its JPEG bytes when the source sends JPEG).
+    def read(self) -> Captured:
+        """Next frame: BGR pixels (unless only checked) and its JPEG bytes when the source sends JPEG.
 
         Raises EOFError when the source is gone, ValueError for a frame that is not a valid image.
         """
         if self._cap is None:
-            return self._read_synthetic(), None
+            return Captured(self._read_synthetic(), None, self.format.width, self.format.height)
         ok, buf = self._cap.read()
         if not ok and self._loop_file:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
@@ -193,9 +206,13 @@ class CaptureSource:
         if self._loop_file:
             self._pace()
         if not self._raw_jpeg:
-            return buf, None
-        jpeg, _ = camera_jpeg(buf.tobytes())
-        return decode_jpeg(jpeg), jpeg
+            return Captured(buf, None, buf.shape[1], buf.shape[0])
+        jpeg, extent = camera_jpeg(buf.tobytes())
+        if self.decode:
+            image = decode_jpeg(jpeg)
+            return Captured(image, jpeg, image.shape[1], image.shape[0])
+        check_jpeg(jpeg, extent)
+        return Captured(None, jpeg, extent.width, extent.height)
 
     def _pace(self) -> None:
         # Files and the synthetic source would otherwise run as fast as the CPU allows.

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cam_guard.capture.controls import ControlValue
 from cam_guard.capture.format_report import (
     MEASURE_AFTER_S,
     asked_text,
@@ -27,7 +28,7 @@ from cam_guard.capture.format_report import (
     granted_text,
     measured_text,
 )
-from cam_guard.capture.native_log import LineSplitter, NativeLogRelay
+from cam_guard.capture.native_log import NativeLogRelay
 from cam_guard.capture.sources import (
     CaptureSettings,
     SourceSpec,
@@ -36,8 +37,10 @@ from cam_guard.capture.sources import (
     video_devices,
     warmup_for,
 )
+from cam_guard.capture.v4l2_device import ControlRange
 from cam_guard.capture.watchdog import CameraState, Watchdog, WatchdogConfig
 from cam_guard.common.frame_ring import Frame, FrameRing, remove_stale_rings, ring_path
+from cam_guard.common.lines import LineSplitter
 from cam_guard.common.rate_meter import RateMeter
 from cam_guard.common.startup import deferred_interrupts
 
@@ -70,6 +73,8 @@ class CaptureStatus:
     recent_errors: list[str] = field(default_factory=list)
     unreaped_workers: int = 0  # killed workers still in the process table (stuck in the kernel)
     warmup_frames: int = 0  # good frames withheld while the camera settled after an open
+    controls: dict[str, str] = field(default_factory=dict)  # per requested control: what the camera holds
+    decoding: bool = True  # JPEG frames decoded (someone wants pixels) or only checked
 
 
 class _Worker:
@@ -93,11 +98,17 @@ class _Worker:
         self.ring: FrameRing | None = None
         self.killed_at: float | None = None
 
-    def assign(self, source: SourceSpec, settings: CaptureSettings) -> None:
+    def assign(self, source: SourceSpec, settings: CaptureSettings, decode: bool,
+               controls: dict[str, ControlValue]) -> None:
+        self.command({"source": source.target, "settings": settings.__dict__, "ring_path": self.ring_path,
+                      "decode": decode, "controls": controls})
+
+    def command(self, message: dict[str, Any]) -> None:
+        """One JSON line to the worker: the source to open first, commands after."""
         assert self.proc.stdin is not None
-        config = {"source": source.target, "settings": settings.__dict__, "ring_path": self.ring_path}
-        self.proc.stdin.write((json.dumps(config) + "\n").encode())
-        self.proc.stdin.flush()
+        with contextlib.suppress(BrokenPipeError):  # it exited: its replacement gets the settings anew
+            self.proc.stdin.write((json.dumps(message) + "\n").encode())
+            self.proc.stdin.flush()
 
     def events(self, timeout: float) -> list[dict[str, Any]] | None:
         """Events that arrived within `timeout`; None once the worker has exited (EOF)."""
@@ -240,6 +251,10 @@ class CaptureSupervisor:
         self._rate = RateMeter(window_s=2.0)
         self._recent_errors: list[str] = []
         self._native_log = NativeLogRelay(lambda line: self._log("warn", f"native: {line}"))
+        self._decode = True  # whether JPEG frames are decoded: someone wants pixels
+        self._controls: dict[str, ControlValue] = {}  # what the camera is to hold, set at every open
+        self._control_ranges: dict[str, ControlRange] = {}  # as the camera last reported them
+        self._control_results: dict[str, str] = {}
 
     # -- public ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -259,6 +274,28 @@ class CaptureSupervisor:
             self._watchdog.stop()
         self._report_state()
 
+    def set_decode(self, decode: bool) -> None:
+        """Decode JPEG frames (True) or only check them (False: nobody wants pixels), from now on."""
+        with self._lock:
+            if decode == self._decode:
+                return
+            self._decode = decode
+            if self._worker is not None:
+                self._worker.command({"decode": decode})
+
+    def set_controls(self, controls: dict[str, ControlValue]) -> None:
+        """Camera controls to hold from now on, and at every open after (a replugged camera forgets them)."""
+        with self._lock:
+            self._controls = dict(controls)
+            self._control_results = {}
+            if self._worker is not None:
+                self._worker.command({"controls": self._controls})
+
+    def control_ranges(self) -> dict[str, ControlRange]:
+        """The camera's control ranges as it reported them at the last open ({} before any)."""
+        with self._lock:
+            return dict(self._control_ranges)
+
     def status(self) -> CaptureStatus:
         now = time.monotonic()
         with self._lock:
@@ -272,7 +309,8 @@ class CaptureSupervisor:
                 recoveries=wd.recoveries, frame_age_s=wd.frame_age(now), rate_hz=self._rate.rate_hz(now),
                 detect_s=wd.detect_summary(), recover_s=wd.recover_summary(),
                 worker_pid=worker.proc.pid if worker else None, recent_errors=list(self._recent_errors),
-                unreaped_workers=len(self._killed), warmup_frames=wd.warmup_frames)
+                unreaped_workers=len(self._killed), warmup_frames=wd.warmup_frames, decoding=self._decode,
+                controls=dict(self._control_results))
 
     def _report_state(self) -> None:
         with self._lock:
@@ -302,7 +340,9 @@ class CaptureSupervisor:
             if self._spare is not None:
                 self._retire(self._spare)
             worker = self._new_worker()
-        worker.assign(source, self.settings)
+        with self._lock:  # set_decode()/set_controls() reach either this worker's config or the worker
+            worker.assign(source, self.settings, self._decode, self._controls)
+            self._worker = worker
         self._spare = self._new_worker()
         return worker
 
@@ -324,11 +364,11 @@ class CaptureSupervisor:
                 self._watchdog.on_attempt(time.monotonic(), warmup_for(source, self._warmup))
             self._report_state()
             self._await_release(source)
-            self._worker = self._launch(source)
-            reason = self._stream(self._worker)
+            worker = self._launch(source)
+            reason = self._stream(worker)
             if self._stop.is_set():
                 return
-            self._retire(self._worker)  # never wait for it: it may be stuck in the kernel
+            self._retire(worker)  # never wait for it: it may be stuck in the kernel
             with self._lock:
                 was_streaming = self._watchdog.state is CameraState.STREAMING
                 self._watchdog.on_fault(time.monotonic(), reason)
@@ -406,6 +446,8 @@ class CaptureSupervisor:
                 elif kind == "opened":
                     worker.ring = FrameRing.attach(event["ring"])
                     self._opened(event)
+                elif kind == "controls":
+                    self._controls_applied(event)
                 elif kind == "bad_frame":
                     with self._lock:
                         self._bad_frames += 1
@@ -427,6 +469,15 @@ class CaptureSupervisor:
         level = "warn" if differs_from_asked(source, self.settings, *granted) else "info"
         self._log(level, f"opened {source} via {event['backend']}: asked {self._asked}; granted {self._granted}")
 
+    def _controls_applied(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._control_ranges = {name: ControlRange(*r[:4], tuple(r[4])) for name, r in event["ranges"].items()}
+            self._control_results = dict(event["results"])
+        if event["results"]:
+            failed = any(text.startswith(("not set", "refused")) for text in event["results"].values())
+            self._log("warn" if failed else "info", "camera controls: " + ", ".join(
+                f"{name} {text}" for name, text in event["results"].items()))
+
     def _measured(self, now: float) -> str:
         """What arrives, once the current open has delivered for a second (caller holds the lock)."""
         if self._first_frame_at is None or now - self._first_frame_at < MEASURE_AFTER_S:
@@ -443,7 +494,7 @@ class CaptureSupervisor:
         with self._lock:
             settled = self._watchdog.on_frame(now)
             self._rate.add(now=now)
-            self._frame_size = (frame.image.shape[1], frame.image.shape[0])
+            self._frame_size = (frame.width, frame.height)
             if self._first_frame_at is None:
                 self._first_frame_at = now
             measured = "" if self._measured_logged else self._measured(now)

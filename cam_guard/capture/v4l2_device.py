@@ -1,5 +1,5 @@
-"""A V4L2 device node asked directly (ioctl), for what OpenCV does not tell: why an open failed
-and who holds the camera.
+"""A V4L2 device node asked directly (ioctl), for what OpenCV does not tell: why an open failed,
+who holds the camera, and its controls with the ranges it reports.
 
 OpenCV's V4L2 backend answers a failed open with `isOpened() == False`. The kernel knows more:
 the node is gone (unplugged), not ours to open (permission), not a capture node (a UVC camera's
@@ -11,6 +11,7 @@ import errno
 import fcntl
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 _IOC_WRITE, _IOC_READ = 1, 2
@@ -26,10 +27,68 @@ _REQBUFS = struct.Struct("<IIIIB3x")  # count, type, memory, capabilities, flags
 VIDIOC_QUERYCAP = _ioc(_IOC_READ, 0, _CAPABILITY.size)
 VIDIOC_ENUM_FMT = _ioc(_IOC_READ | _IOC_WRITE, 2, _FMTDESC.size)
 VIDIOC_REQBUFS = _ioc(_IOC_READ | _IOC_WRITE, 8, _REQBUFS.size)
+_CONTROL = struct.Struct("<Ii")  # id, value
+_QUERYCTRL = struct.Struct("<II32siiiiI8x")  # id, type, name, minimum, maximum, step, default_value, flags
+_QUERYMENU = struct.Struct("<II32sI")  # id, index, name (or value), reserved: packed
+VIDIOC_G_CTRL = _ioc(_IOC_READ | _IOC_WRITE, 27, _CONTROL.size)
+VIDIOC_S_CTRL = _ioc(_IOC_READ | _IOC_WRITE, 28, _CONTROL.size)
+VIDIOC_QUERYCTRL = _ioc(_IOC_READ | _IOC_WRITE, 36, _QUERYCTRL.size)
+VIDIOC_QUERYMENU = _ioc(_IOC_READ | _IOC_WRITE, 37, _QUERYMENU.size)
+CTRL_FLAG_DISABLED = 0x0001
+CTRL_TYPE_MENU = 3
 BUF_TYPE_VIDEO_CAPTURE = 1
 MEMORY_MMAP = 1
 CAP_VIDEO_CAPTURE = 0x00000001
 CAP_DEVICE_CAPS = 0x80000000
+
+
+@dataclass(frozen=True)
+class ControlRange:
+    """A control as the camera reports it (QUERYCTRL), with the menu entries it offers."""
+    minimum: int
+    maximum: int
+    step: int
+    default: int
+    menu: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        if self.menu:
+            return "one of " + ", ".join(map(str, self.menu))
+        return f"{self.minimum}..{self.maximum}" + (f" in steps of {self.step}" if self.step > 1 else "")
+
+
+def query_control(fd: int, cid: int) -> ControlRange | None:
+    """The control's range, or None when the camera has no such control (or it is disabled)."""
+    buf = bytearray(_QUERYCTRL.pack(cid, 0, b"", 0, 0, 0, 0, 0))
+    try:
+        fcntl.ioctl(fd, VIDIOC_QUERYCTRL, buf)
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            return None
+        raise
+    _, kind, _, minimum, maximum, step, default, flags = _QUERYCTRL.unpack(buf)
+    if flags & CTRL_FLAG_DISABLED:
+        return None
+    menu: list[int] = []
+    if kind == CTRL_TYPE_MENU:
+        for index in range(minimum, maximum + 1):
+            item = bytearray(_QUERYMENU.pack(cid, index, b"", 0))
+            try:
+                fcntl.ioctl(fd, VIDIOC_QUERYMENU, item)
+            except OSError:
+                continue  # a gap in the menu
+            menu.append(index)
+    return ControlRange(minimum, maximum, step, default, tuple(menu))
+
+
+def get_control(fd: int, cid: int) -> int:
+    buf = bytearray(_CONTROL.pack(cid, 0))
+    fcntl.ioctl(fd, VIDIOC_G_CTRL, buf)
+    return _CONTROL.unpack(buf)[1]
+
+
+def set_control(fd: int, cid: int, value: int) -> None:
+    fcntl.ioctl(fd, VIDIOC_S_CTRL, bytearray(_CONTROL.pack(cid, value)))
 
 
 def fourcc_text(code: int) -> str:

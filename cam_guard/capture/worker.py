@@ -1,12 +1,15 @@
 """The capture worker: a process of its own that owns one OpenCV capture and nothing else.
 
 Started with subprocess (exec, never fork) by `CaptureSupervisor`, it imports OpenCV, then waits
-for one JSON line on stdin naming the source (so a spare can be started ahead of need). It then
-writes frames into a `FrameRing` and one JSON line per event on stdout:
+for one JSON line on stdin naming the source (so a spare can be started ahead of need); later lines
+are commands (`{"decode": false}`: check JPEG frames without decoding them; `{"controls": {...}}`:
+the camera controls to hold now). It writes frames into a `FrameRing` and one JSON line per event
+on stdout:
 
     {"event": "opened", "width":…, "height":…, "fps":…, "fourcc":…, "backend":…, "compressed":…, "ring":…}
                                            (what the source granted; each frame's own size is in the ring)
     {"event": "frame", "seq":…}            (the frame itself, its stamp and size are in the ring)
+    {"event": "controls", "ranges": {name: [min, max, step, default, menu]}, "results": {name: what it holds}}
     {"event": "bad_frame", "reason":…}
     {"event": "error", "message":…}        (then it exits non-zero; the message says why where it can)
 
@@ -17,6 +20,8 @@ interruptible, which is the point: a read stuck inside a driver cannot take the 
 """
 
 import json
+import os
+import select
 import signal
 import sys
 import time
@@ -24,10 +29,19 @@ from typing import Any
 
 import cv2
 
-from cam_guard.capture.sources import CaptureSettings, CaptureSource, SourceSpec, explain_failure, parse_source
+from cam_guard.capture.controls import ControlValue, apply_controls
+from cam_guard.capture.sources import (
+    CaptureSettings,
+    CaptureSource,
+    SourceSpec,
+    device_path,
+    explain_failure,
+    parse_source,
+)
 from cam_guard.common import fork_audit
 from cam_guard.common.child_process import die_with_parent
 from cam_guard.common.frame_ring import FrameRing
+from cam_guard.common.lines import LineSplitter
 
 # A source that delivers nothing but failures this many times in a row is gone.
 _MAX_CONSECUTIVE_FAILURES = 3
@@ -43,20 +57,84 @@ def _with_cause(message: str, spec: SourceSpec, settings: CaptureSettings) -> st
     return f"{message}: {cause}" if cause else message
 
 
-def run(config: dict[str, Any]) -> int:
+class _Commands:
+    """JSON lines on stdin, read without a buffer of Python's (which could swallow later lines)."""
+
+    def __init__(self) -> None:
+        self._lines = LineSplitter()
+        self._pending: list[str] = []
+        self.closed = False
+
+    def _read(self) -> None:
+        chunk = os.read(0, 1 << 16)
+        self.closed = not chunk
+        self._pending += [line for line in self._lines.feed(chunk) if line.strip()]
+
+    def first(self) -> dict[str, Any] | None:
+        """The source to open; None when the supervisor closed stdin first (an unneeded spare)."""
+        while not self._pending and not self.closed:
+            self._read()
+        return json.loads(self._pending.pop(0)) if self._pending else None
+
+    def new(self) -> list[dict[str, Any]]:
+        """Commands that arrived since the last call (never blocks)."""
+        while not self.closed and select.select([0], [], [], 0)[0]:
+            self._read()
+        commands, self._pending = self._pending, []
+        return [json.loads(line) for line in commands]
+
+
+class CameraControls:
+    """The camera's controls through a file of our own: uvcvideo takes controls from any open file."""
+
+    def __init__(self, spec: SourceSpec) -> None:
+        self._fd = -1
+        self._unusable = f"{spec} is no V4L2 camera"
+        if spec.kind == "v4l2":
+            try:
+                self._fd = os.open(os.path.realpath(device_path(spec)), os.O_RDWR | os.O_NONBLOCK)
+            except OSError as exc:  # gone since OpenCV opened it: the first read says so
+                self._unusable = exc.strerror or str(exc)
+
+    def apply(self, requests: dict[str, ControlValue]) -> None:
+        if self._fd < 0:
+            if requests:
+                _send({"event": "controls", "ranges": {},
+                       "results": {name: f"not set: {self._unusable}" for name in requests}})
+            return
+        try:
+            ranges, results = apply_controls(self._fd, requests)
+        except OSError as exc:  # the camera went away: the next read says so
+            results = {name: f"not set: {exc.strerror}" for name in requests}
+            ranges = {}
+        _send({"event": "controls", "results": results,
+               "ranges": {name: [r.minimum, r.maximum, r.step, r.default, list(r.menu)] for name, r in ranges.items()}})
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+
+
+def run(config: dict[str, Any], commands: _Commands) -> int:
     settings = CaptureSettings(**config["settings"])
     spec = parse_source(config["source"])
     try:
-        source = CaptureSource(spec, settings)
+        source = CaptureSource(spec, settings, config["decode"])
     except EOFError as exc:
         _send({"event": "error", "message": _with_cause(str(exc), spec, settings)})
         return 3
+    controls = CameraControls(spec)
+    controls.apply(config["controls"])
     ring: FrameRing | None = None
     failures = 0
     try:
         while True:
+            for command in commands.new():
+                source.decode = command.get("decode", source.decode)
+                if "controls" in command:
+                    controls.apply(command["controls"])
             try:
-                image, jpeg = source.read()
+                frame = source.read()
             except EOFError as exc:
                 failures += 1
                 if failures >= _MAX_CONSECUTIVE_FAILURES:
@@ -72,13 +150,18 @@ def run(config: dict[str, Any]) -> int:
             failures = 0
             if ring is None:
                 # Sized from the first real frame: the negotiated size is only trustworthy then.
-                ring = FrameRing.create(config["ring_path"], image.nbytes, image.nbytes + 65536)
+                pixels = frame.image.nbytes if frame.image is not None else frame.width * frame.height * 3
+                ring = FrameRing.create(config["ring_path"], pixels, pixels + 65536)
                 fmt = source.format
                 _send({"event": "opened", "width": fmt.width, "height": fmt.height,
                        "fps": fmt.fps, "fourcc": fmt.fourcc, "backend": fmt.backend,
                        "compressed": fmt.compressed, "ring": ring.path})
             try:
-                seq = ring.write(image, jpeg, stamp_ns)
+                if frame.image is None:
+                    assert frame.jpeg is not None
+                    seq = ring.write_jpeg_only(frame.jpeg, frame.width, frame.height, stamp_ns)
+                else:
+                    seq = ring.write(frame.image, frame.jpeg, stamp_ns)
             except ValueError as exc:  # the source changed size under us: reopen
                 _send({"event": "error", "message": str(exc)})
                 return 5
@@ -87,6 +170,7 @@ def run(config: dict[str, Any]) -> int:
         return 0  # the supervisor went away
     finally:
         source.release()
+        controls.close()
         if ring is not None:
             ring.close()
 
@@ -96,10 +180,11 @@ def main() -> int:
     die_with_parent()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     cv2.setNumThreads(1)  # decoding one frame at a time; threads would only fight the node
-    line = sys.stdin.readline()
-    if not line.strip():
+    commands = _Commands()
+    config = commands.first()
+    if config is None:
         return 0  # a spare that was never needed
-    return run(json.loads(line))
+    return run(config, commands)
 
 
 if __name__ == "__main__":

@@ -67,8 +67,10 @@ def remove_stale_rings() -> list[str]:
 class Frame:
     seq: int
     stamp_ns: int  # capture time, wall clock
-    image: np.ndarray
+    image: np.ndarray | None  # None when the writer only checked the JPEG: nobody needed pixels
     jpeg: bytes | None  # the source's own JPEG bytes, when it sent JPEG
+    width: int
+    height: int
 
 
 class Status(NamedTuple):
@@ -130,21 +132,33 @@ class FrameRing:
 
     def write(self, image: np.ndarray, jpeg: bytes | None = None, stamp_ns: int = 0) -> int:
         """Store the next frame; returns its sequence number (1, 2, …)."""
-        if image.nbytes > self.pixel_capacity:
-            raise ValueError(f"a {image.shape[1]}x{image.shape[0]} frame ({image.nbytes} bytes) exceeds the "
-                             f"ring's {self.pixel_capacity} bytes")
+        height, width = image.shape[:2]
+        return self._write(image, jpeg, stamp_ns, width, height, 1 if image.ndim == 2 else image.shape[2])
+
+    def write_jpeg_only(self, jpeg: bytes, width: int, height: int, stamp_ns: int = 0) -> int:
+        """Store a frame as its JPEG alone (its pixels were not decoded); read() gives image None."""
+        return self._write(None, jpeg, stamp_ns, width, height, 0)
+
+    def _write(self, image: np.ndarray | None, jpeg: bytes | None, stamp_ns: int, width: int, height: int,
+               channels: int) -> int:
+        # A frame without pixels must fit them too: decoding may resume at the next frame.
+        needed = image.nbytes if image is not None else width * height * 3
+        if needed > self.pixel_capacity:
+            raise ValueError(f"a {width}x{height} frame ({needed} bytes) exceeds the ring's {self.pixel_capacity} "
+                             "bytes")
         if jpeg is not None and len(jpeg) > self.jpeg_capacity:
+            if image is None:
+                raise ValueError(f"a {len(jpeg)}-byte JPEG exceeds the ring's {self.jpeg_capacity} bytes")
             jpeg = None  # a compressed frame larger than raw pixels is garbage; keep the pixels
         seq = self.latest_seq() + 1
         base = self._slot_at(seq)
         _SLOT.pack_into(self._mm, base, 0, 0, 0, 0, 0, 0)
         start = base + _SLOT_HEADER_SIZE
-        self._mm[start:start + image.nbytes] = np.ascontiguousarray(image).data.cast("B")
+        if image is not None:
+            self._mm[start:start + image.nbytes] = np.ascontiguousarray(image).data.cast("B")
         if jpeg:
             jstart = start + self.pixel_capacity
             self._mm[jstart:jstart + len(jpeg)] = jpeg
-        height, width = image.shape[:2]
-        channels = 1 if image.ndim == 2 else image.shape[2]
         _SLOT.pack_into(self._mm, base, seq, stamp_ns, height, width, channels, len(jpeg) if jpeg else 0)
         _LATEST.pack_into(self._mm, _LATEST_AT, seq)
         return seq
@@ -156,12 +170,13 @@ class FrameRing:
         if seq == 0 or got_seq != seq:
             return None
         start = base + _SLOT_HEADER_SIZE
-        pixels = np.frombuffer(self._mm, np.uint8, height * width * channels, start).copy()
+        pixels = np.frombuffer(self._mm, np.uint8, height * width * channels, start).copy() if channels else None
         jpeg = self._mm[start + self.pixel_capacity:start + self.pixel_capacity + jpeg_len] if jpeg_len else None
         if _SLOT.unpack_from(self._mm, base)[0] != seq:
             return None
-        shape = (height, width) if channels == 1 else (height, width, channels)
-        return Frame(seq, stamp_ns, pixels.reshape(shape), jpeg)
+        image = None if pixels is None else pixels.reshape((height, width) if channels == 1 else (height, width,
+                                                                                                  channels))
+        return Frame(seq, stamp_ns, image, jpeg, width, height)
 
     def read_latest(self) -> Frame | None:
         for _ in range(_RETRIES):  # the writer may lap us while we copy: take the newer one

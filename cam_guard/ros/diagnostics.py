@@ -40,6 +40,7 @@ def camera_diagnostic(status: CaptureStatus, name: str, expected_fps: float,
         "frames_published": str(published),
         "frames_dropped_newest_only": str(publish_dropped),
         "frames_withheld_warming_up": str(status.warmup_frames),
+        "decoding": "yes" if status.decoding else "no: nobody subscribes to image_raw (JPEGs checked at 1/8 scale)",
         "bad_frames": str(status.bad_frames),
         "torn_frames": str(status.torn_frames),
         "stalls": str(status.stalls),
@@ -51,5 +52,6 @@ def camera_diagnostic(status: CaptureStatus, name: str, expected_fps: float,
         "unreaped_workers": str(status.unreaped_workers),
         "recent_errors": " | ".join(status.recent_errors),
     }
+    values.update({f"control.{name}": text for name, text in status.controls.items()})
     return DiagnosticStatus(level=level, name=name, message=message, hardware_id=status.source,
                             values=[KeyValue(key=k, value=v) for k, v in values.items()])

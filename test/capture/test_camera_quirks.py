@@ -18,6 +18,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from cam_guard.bridge.client import BridgeClient
+from cam_guard.capture.jpeg import decode_jpeg
 from cam_guard.capture.synthetic import read_frame_counter
 from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns
 from cam_guard.ros.transport import latched_qos
@@ -172,3 +173,29 @@ def test_a_device_that_cannot_open_says_why(probe, device, why):
         diags.wait_for(lambda _: why in diagnostic_values(latest_camera_status(diags) or DiagnosticStatus())
                        .get("reason", ""), 30, why)
         node.stop()
+
+
+def test_without_raw_subscribers_frames_are_checked_not_decoded_and_garbage_still_stalls(probe):
+    compressed = probe.subscribe(CompressedImage, "/image_raw/compressed")
+    states = probe.subscribe(String, "/camera_state", latched_qos())
+    diags = probe.subscribe(DiagnosticArray, "/diagnostics")
+
+    def values() -> dict[str, str]:
+        return diagnostic_values(latest_camera_status(diags) or DiagnosticStatus())
+
+    with MjpegFaultServer(320, 240, 30) as server, \
+            NodeProcess("cam_guard.camera_node", {"device": server.url, "stall_timeout": 0.5}) as node:
+        compressed.wait_count(10, timeout=30)
+        diags.wait_for(lambda _: values().get("decoding", "").startswith("no:"), 10, "decoding off")
+        server.corrupt(8)  # shorter than stall_timeout: counted, never published
+        diags.wait_for(lambda _: int(values().get("bad_frames", 0)) >= 6, 10, "bad frames counted")
+        server.corrupt(45)  # 1.5 s of garbage: a stall, as when decoding
+        states.wait_for(lambda ms: ms and ms[-1].data in ("STALLED", "RECONNECTING"), 10, "a stall")
+        states.wait_for(lambda ms: ms[-1].data == "STREAMING", 10, "streaming again")
+        images = probe.subscribe(Image, "/image_raw")  # someone wants pixels: decoding resumes
+        images.wait_count(5, timeout=10)
+        diags.wait_for(lambda _: values().get("decoding") == "yes", 10, "decoding on")
+        node.stop()
+    for msg in compressed.messages:
+        decode_jpeg(bytes(msg.data))  # raises for a corrupt frame: none may have been published
+    assert read_frame_counter(from_image_msg(images.messages[-1])) > 0

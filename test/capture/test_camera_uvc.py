@@ -1,13 +1,11 @@
 """camera_node on an emulated USB (UVC) camera: OpenCV's real V4L2 backend over the LD_PRELOAD device
-(issues 14 and 19). Negotiation, faults, a camera still held by another process, padded frames.
+(issues 14 and 19). Negotiation, faults, a camera still held by another process, padded frames, controls.
 
 Each test runs the node inside the camera's private /dev (root: a mount namespace); a subscriber in
 this process sees what a ROS user would. The soak bench (bench/fault_soak.py) runs 50 cycles of each fault.
 """
 
 import itertools
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,6 +14,7 @@ from typing import Any
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from helpers import needs_uvc_emulator
 from sensor_msgs.msg import CompressedImage, Image
 
 from cam_guard.capture.synthetic import read_frame_counter
@@ -23,6 +22,7 @@ from cam_guard.ros.image_conversion import from_image_msg
 from cam_guard.testing.harness import (
     CameraUnderTest,
     NodeProcess,
+    RemoteParameters,
     RosProbe,
     diagnostic_values,
     latest_camera_status,
@@ -31,9 +31,7 @@ from cam_guard.testing.harness import (
 from cam_guard.testing.uvc.camera import EmulatedUvcCamera, synthetic_source
 from cam_guard.testing.uvc.namespace import DevNamespace
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not all(shutil.which(t) for t in ("gcc", "unshare", "nsenter")),
-    reason="the emulated camera needs root (a private mount namespace), gcc, unshare and nsenter")
+pytestmark = needs_uvc_emulator
 
 STALL_TIMEOUT_S = 0.5
 NODE_DETECT_BOUND_S = STALL_TIMEOUT_S + 0.1  # the watchdog's own figure: last good frame -> stall decided
@@ -209,3 +207,57 @@ def test_a_camera_held_by_another_process_is_reported_busy_naming_it(probe, uvc)
         holder.wait(timeout=5)
         images.wait_count(3, timeout=10)  # free once the other process is gone
         node.stop()
+
+
+LOCKED = {"exposure_mode": "manual", "exposure": 200, "white_balance_mode": "manual",
+          "white_balance_temperature": 4500, "focus_mode": "manual", "focus": 50, "gain": 30, "brightness": 140}
+# The same, as the camera names them (v4l2-ctl) and holds them.
+ON_CAMERA = {"auto_exposure": 1, "exposure_time_absolute": 200, "white_balance_automatic": 0,
+             "white_balance_temperature": 4500, "focus_automatic_continuous": 0, "focus_absolute": 50, "gain": 30,
+             "brightness": 140}
+
+
+def holds(cam: EmulatedUvcCamera, expected: dict[str, int]) -> bool:
+    current = cam.controls()
+    return all(current[k] == v for k, v in expected.items())
+
+
+def test_controls_reach_the_camera_change_live_and_come_back_after_replug_and_worker_replacement(probe, uvc):
+    uvc.play()
+    camera = start(probe, uvc, **{f"controls.{name}": value for name, value in LOCKED.items()})
+    uvc.wait_until(lambda: holds(uvc, ON_CAMERA), 10, "the controls set")
+    values = camera.diagnostics()
+    assert {k: values[f"control.{k}"] for k in LOCKED} == {k: str(v) for k, v in LOCKED.items()}, values
+
+    params = RemoteParameters(probe, "/camera")
+    assert params.set(controls__exposure=300)[0].successful
+    uvc.wait_until(lambda: holds(uvc, {"exposure_time_absolute": 300}), 10, "the live change")
+    refused = params.set(controls__exposure=5000)[0]
+    assert not refused.successful and "outside the camera's 3..2047" in refused.reason, refused.reason
+    assert refused.reason.startswith("controls.exposure")
+    locked_now = {**ON_CAMERA, "exposure_time_absolute": 300}
+
+    camera.fault_cycle(uvc.unplug, lambda: uvc.replug(0), detect_timeout=10, recover_timeout=10)
+    uvc.wait_until(lambda: uvc.node_path is not None and holds(uvc, locked_now), 10, "controls after replug")
+
+    writes = len(uvc.control_writes)
+    camera.fault_cycle(uvc.stall, uvc.resume, detect_timeout=10, recover_timeout=10)  # a new worker process
+    uvc.wait_until(lambda: len(uvc.control_writes) >= writes + len(LOCKED), 10, "controls written again")
+    stop(camera)
+    assert holds(uvc, locked_now)
+    assert len({w.pid for w in uvc.control_writes}) >= 3, "each worker sets the controls on its open"
+
+
+def test_unset_controls_are_left_alone_and_a_refusal_is_reported(probe, uvc):
+    uvc.play()
+    defaults = uvc.controls()
+    camera = start(probe, uvc, **{"controls.gain": 30, "controls.exposure": 200})  # exposure mode left on auto
+    uvc.wait_until(lambda: holds(uvc, {"gain": 30}), 10, "gain set")
+    values = camera.diagnostics()
+    stop(camera)
+    assert {w.key for w in uvc.control_writes} <= {"gain", "exposure_time_absolute"}
+    assert {k: v for k, v in uvc.controls().items() if k != "gain"} == {k: v for k, v in defaults.items()
+                                                                         if k != "gain"}
+    assert values["control.gain"] == "30"
+    assert values["control.exposure"].startswith("refused by the camera: "), values
+    assert "set the mode to manual" in values["control.exposure"]

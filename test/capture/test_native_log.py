@@ -1,6 +1,6 @@
 """Native stderr lines to the node's logger: every kind shown, repeats counted, floods capped."""
 
-from cam_guard.capture.native_log import LineSplitter, NativeLogRelay, line_kind
+from cam_guard.capture.native_log import NativeLogRelay, line_kind
 
 
 class Clock:
@@ -44,10 +44,3 @@ def test_another_kind_of_line_is_logged_at_once_and_a_flood_is_capped():
 def test_pointers_and_numbers_do_not_make_a_new_kind():
     assert line_kind("Corrupt JPEG data: 17 extraneous bytes") == line_kind("Corrupt JPEG data: 923 extraneous bytes")
     assert line_kind(REFUSED.format(1)) != line_kind("[http @ 0x1] HTTP error 404 Not Found")
-
-
-def test_lines_arriving_in_pieces_are_joined():
-    splitter = LineSplitter()
-    assert splitter.feed(b"[tcp @ 0x1] Conn") == []
-    assert splitter.feed(b"ection refused\nsecond\nthi") == ["[tcp @ 0x1] Connection refused", "second"]
-    assert splitter.feed(b"x" * 5000) == ["thi" + "x" * 5000]

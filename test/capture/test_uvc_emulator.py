@@ -29,6 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from helpers import needs_uvc_emulator
 from sensor_msgs.msg import CompressedImage
 
 from cam_guard.testing.uvc import v4l2
@@ -43,9 +44,7 @@ from cam_guard.testing.uvc.device import (
 )
 from cam_guard.testing.uvc.namespace import DevNamespace
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not all(shutil.which(t) for t in ("gcc", "unshare", "nsenter")),
-    reason="the emulated camera needs root (a private mount namespace), gcc, unshare and nsenter")
+pytestmark = needs_uvc_emulator
 
 REPORT_TIMEOUT_S = 20.0  # a consumer process starting on a loaded 2-core machine: fail, don't hang
 

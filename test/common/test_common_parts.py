@@ -8,6 +8,7 @@ import pytest
 
 from cam_guard.common.frame_ring import FrameRing, RewardSample, Status, remove_stale_rings, shm_dir
 from cam_guard.common.latest import LatestValue
+from cam_guard.common.lines import LineSplitter
 
 
 @pytest.fixture
@@ -48,6 +49,17 @@ def test_frame_ring_refuses_oversized_frames_and_drops_oversized_jpeg(ring_path)
         writer.write(np.zeros((3, 3, 3), np.uint8))
     seq = writer.write(np.zeros((2, 2, 3), np.uint8), b"12345")
     assert writer.read(seq).jpeg is None
+
+
+def test_frame_ring_carries_jpeg_only_frames_with_their_size(ring_path):
+    writer = FrameRing.create(ring_path, pixel_capacity=48, jpeg_capacity=16)
+    seq = writer.write_jpeg_only(b"\xff\xd8jpeg\xff\xd9", 4, 4, 30)
+    frame = FrameRing.attach(ring_path).read(seq)
+    assert (frame.image, frame.jpeg, frame.width, frame.height) == (None, b"\xff\xd8jpeg\xff\xd9", 4, 4)
+    with pytest.raises(ValueError, match="exceeds"):  # its pixels would not fit once decoding resumes
+        writer.write_jpeg_only(b"\xff\xd8\xff\xd9", 5, 4)
+    with pytest.raises(ValueError, match="exceeds"):
+        writer.write_jpeg_only(bytes(17), 4, 4)
 
 
 def test_frame_ring_status_and_reward_blocks(ring_path):
@@ -102,3 +114,10 @@ def test_rate_meter_counts_only_its_window():
     assert meter.rate_hz(now=102.0) == pytest.approx(30.0)
     assert meter.percentile(50, now=102.0) == pytest.approx(30.0)
     assert meter.rate_hz(now=110.0) == 0.0  # everything aged out
+
+
+def test_lines_arriving_in_pieces_are_joined():
+    splitter = LineSplitter()
+    assert splitter.feed(b"[tcp @ 0x1] Conn") == []
+    assert splitter.feed(b"ection refused\nsecond\nthi") == ["[tcp @ 0x1] Connection refused", "second"]
+    assert splitter.feed(b"x" * 5000) == ["thi" + "x" * 5000]
