@@ -130,24 +130,26 @@ class CameraNode(GuardedNode):
     def _publish_frames(self) -> None:
         while not self._frames.closed:
             frame = self._frames.take(timeout=0.2)
-            if frame is None:
-                continue
-            # Pixels only for someone: with no image_raw subscriber the worker checks JPEGs instead of
-            # decoding them, and nothing is converted here (a remote viewer of image_raw/compressed).
-            wants_pixels = self._image_pub.get_subscription_count() > 0
-            self._supervisor.set_decode(wants_pixels)
-            if wants_pixels and frame.image is not None:
-                image = frame.image
-                if self._encoding == "rgb8":
-                    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-                self._image_pub.publish(to_image_msg(image, self._encoding, frame.stamp_ns, self._frame_id))
-            if frame.jpeg is not None and self._publish_compressed:
-                self._compressed_pub.publish(to_compressed_msg(frame.jpeg, "jpeg", frame.stamp_ns, self._frame_id))
-            info = camera_info_for(frame.width, frame.height, self._calibration)
-            info.header.stamp = stamp_from_ns(frame.stamp_ns)
-            info.header.frame_id = self._frame_id
-            self._info_pub.publish(info)
-            self._published += 1
+            if frame is not None and not self.publish_while_up(lambda f=frame: self._publish(f)):
+                return
+
+    def _publish(self, frame: Frame) -> None:
+        # Pixels only for someone: with no image_raw subscriber the worker checks JPEGs instead of
+        # decoding them, and nothing is converted here (a remote viewer of image_raw/compressed).
+        wants_pixels = self._image_pub.get_subscription_count() > 0
+        self._supervisor.set_decode(wants_pixels)
+        if wants_pixels and frame.image is not None:
+            image = frame.image
+            if self._encoding == "rgb8":
+                image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            self._image_pub.publish(to_image_msg(image, self._encoding, frame.stamp_ns, self._frame_id))
+        if frame.jpeg is not None and self._publish_compressed:
+            self._compressed_pub.publish(to_compressed_msg(frame.jpeg, "jpeg", frame.stamp_ns, self._frame_id))
+        info = camera_info_for(frame.width, frame.height, self._calibration)
+        info.header.stamp = stamp_from_ns(frame.stamp_ns)
+        info.header.frame_id = self._frame_id
+        self._info_pub.publish(info)
+        self._published += 1
 
     def _on_state(self, state: CameraState, _reason: str) -> None:
         # Called from the supervisor thread at each transition; rclpy publishers are thread-safe.

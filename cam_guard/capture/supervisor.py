@@ -185,12 +185,12 @@ class _Worker:
                     pipe.close()
 
 
-def _with_native_cause(message: str, worker: _Worker) -> str:
-    """`message` and what the worker's native libraries said last, when the message itself has no
-    cause (FFmpeg: `Connection refused`, `HTTP error 404 Not Found`, `Failed to resolve hostname`)."""
-    if not worker.last_native_line or ": " in message:
-        return message
-    return f"{message}: {worker.last_native_line}"
+def _failure(message: str, cause: str | None, worker: _Worker) -> str:
+    """`message` and its cause; when the worker could not tell one (""), what its native libraries said
+    last (FFmpeg: `Connection refused`, `HTTP error 404 Not Found`, `Failed to resolve hostname`)."""
+    if cause == "":
+        cause = worker.last_native_line
+    return f"{message}: {cause}" if cause else message
 
 
 def candidate_sources(device: str, fallback_devices: list[str], scan_video_devices: bool) -> list[SourceSpec]:
@@ -437,7 +437,7 @@ class CaptureSupervisor:
                 return "stopping"
             if events is None:
                 code = worker.proc.poll()
-                return _with_native_cause(f"capture worker exited (code {code})", worker)
+                return _failure(f"capture worker exited (code {code})", "", worker)
             newest: dict[str, Any] | None = None
             for event in events:
                 kind = event["event"]
@@ -453,7 +453,7 @@ class CaptureSupervisor:
                         self._bad_frames += 1
                 elif kind == "error":
                     worker.drain_native()
-                    return _with_native_cause(event["message"], worker)
+                    return _failure(event["message"], event.get("cause"), worker)
             if newest is not None and worker.ring is not None:
                 self._deliver(worker.ring, newest)
 

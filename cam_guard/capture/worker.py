@@ -11,7 +11,8 @@ on stdout:
     {"event": "frame", "seq":…}            (the frame itself, its stamp and size are in the ring)
     {"event": "controls", "ranges": {name: [min, max, step, default, menu]}, "results": {name: what it holds}}
     {"event": "bad_frame", "reason":…}
-    {"event": "error", "message":…}        (then it exits non-zero; the message says why where it can)
+    {"event": "error", "message":…, "cause":…}   (then it exits non-zero; cause: why, as far as the
+                                           system says; "" when it cannot tell, absent when not asked)
 
 Native libraries (FFmpeg) print to this process's stderr, a pipe the supervisor relays to the log.
 
@@ -50,11 +51,6 @@ _MAX_CONSECUTIVE_FAILURES = 3
 def _send(event: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
     sys.stdout.flush()
-
-
-def _with_cause(message: str, spec: SourceSpec, settings: CaptureSettings) -> str:
-    cause = explain_failure(spec, settings)
-    return f"{message}: {cause}" if cause else message
 
 
 class _Commands:
@@ -121,7 +117,7 @@ def run(config: dict[str, Any], commands: _Commands) -> int:
     try:
         source = CaptureSource(spec, settings, config["decode"])
     except EOFError as exc:
-        _send({"event": "error", "message": _with_cause(str(exc), spec, settings)})
+        _send({"event": "error", "message": str(exc), "cause": explain_failure(spec, settings)})
         return 3
     controls = CameraControls(spec)
     controls.apply(config["controls"])
@@ -139,7 +135,7 @@ def run(config: dict[str, Any], commands: _Commands) -> int:
                 failures += 1
                 if failures >= _MAX_CONSECUTIVE_FAILURES:
                     # Only the final failure is explained: that asks the kernel and scans /proc.
-                    _send({"event": "error", "message": _with_cause(str(exc), spec, settings)})
+                    _send({"event": "error", "message": str(exc), "cause": explain_failure(spec, settings)})
                     return 4
                 time.sleep(0.01)  # a dead FFmpeg capture fails in ~0 ms: don't spin a core
                 continue
