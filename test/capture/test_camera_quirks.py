@@ -101,12 +101,12 @@ def test_warmup_withholds_the_first_frames_and_readers_see_a_not_ready_state(pro
             states_seen_by_bridge = []
             deadline = time.monotonic() + 40  # three processes start and discover each other
             while "STREAMING" not in states_seen_by_bridge and time.monotonic() < deadline:
-                state, _ = bridge.status()
+                state = bridge.status().state
                 if state == "WARMING_UP":
                     assert bridge.latest() is None, "no frame may reach the trainer while warming up"
                 if state not in states_seen_by_bridge:
                     states_seen_by_bridge.append(state)
-                bridge.wait_newer(0, 0.1)  # wakes on the helper's doorbell: a state or a frame
+                bridge.wait_fresh(0, 0.1)  # wakes on the helper's doorbell: a state or a frame
             rewards.wait_count(3, timeout=10)
             values = camera.diagnostics()
             stop(camera)
