@@ -58,5 +58,5 @@ def test_status_line_is_white_on_a_dark_box_below_the_frame_number():
     out = draw_overlay(frame, info(camera_state="STREAMING"))
     status = out[STATUS_ORIGIN[1] - 12:STATUS_ORIGIN[1] + 2, STATUS_ORIGIN[0]:STATUS_ORIGIN[0] + 150]
     assert (status == BAR_BACKGROUND_BGR).all(axis=2).sum() > status.shape[0] * status.shape[1] // 2
-    assert (status > 240).all(axis=2).sum() > 50  # the text
+    assert (status > 200).all(axis=2).sum() > 50  # the text (OpenCV 4.12 anti-aliases: few reach 240)
     assert (out[:16] == 200).all(), "the frame-number rows stay as they were"
