@@ -4,7 +4,7 @@ import os
 import signal
 
 from geometry_msgs.msg import Vector3Stamped
-from helpers import NodeProcess
+from helpers import NodeProcess, assert_config_error
 
 CAMERA = {"device": "synthetic", "width": 320, "height": 240}
 
@@ -21,15 +21,9 @@ def test_a_torchvision_torch_mismatch_is_one_error_line_naming_torchvision(ros, 
     path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH", "")) if p)
     with NodeProcess("cam_guard.reward_node", {"backend": "lerobot", "model_path": str(lerobot_checkpoint)},
                      env={"PYTHONPATH": path}) as node:
-        code = node.wait(timeout=180)
-        output = node.output()
-    assert code == 2, output[-3000:]
-    assert "Traceback" not in output
-    errors = [line for line in output.splitlines() if "error:" in line]
-    assert len(errors) == 1, output[-3000:]
-    assert "the lerobot backend cannot import torchvision" in errors[0]
-    assert "RuntimeError: operator torchvision::nms does not exist" in errors[0]
-    assert "must be the build for the installed torch" in errors[0] and "pip install lerobot" not in errors[0]
+        error = assert_config_error(node, "the lerobot backend cannot import torchvision", timeout=180)
+    assert "RuntimeError: operator torchvision::nms does not exist" in error
+    assert "must be the build for the installed torch" in error and "pip install lerobot" not in error
 
 
 def test_ctrl_c_stops_the_lerobot_backend_within_2_s(probe, lerobot_checkpoint):
