@@ -53,6 +53,7 @@ class RewardNode(GuardedNode):
         self._inference_ms = RateMeter(window_s=5.0)
         self._end_to_end_ms = RateMeter(window_s=5.0)
         self._errors = 0
+        self._classified = 0
         self._last_error = ""
         self._probability_pub = self.create_publisher(Float32, "reward/probability", 10)
         self._success_pub = self.create_publisher(Bool, "reward/success", 10)
@@ -115,6 +116,7 @@ class RewardNode(GuardedNode):
                 continue
             self._last_error = ""  # diagnostics report the current failure, `errors` keeps the count
             self._inference_ms.add((time.monotonic() - started) * 1000)
+            self._classified += 1
             if not self.publish_while_up(lambda m=messages[0], p=probability: self._publish(m, p)):
                 return
 
@@ -151,7 +153,7 @@ class RewardNode(GuardedNode):
             "max_skew_ms": f"{self._params.config.max_skew * 1000:.1f}",
             "skew_ms_p50": f"{self._skew_ms.percentile(50):.2f}",
             "skew_ms_p95": f"{self._skew_ms.percentile(95):.2f}",
-            "sets_skipped": str(grouper.skipped),
+            "sets_classified": str(self._classified), "sets_skipped": str(grouper.skipped),
             "frames_received": str(sum(grouper.received)), "frames_dropped": str(grouper.dropped),
             "frames_received_per_camera": ", ".join(str(n) for n in grouper.received),
             "errors": str(self._errors),

@@ -59,18 +59,23 @@ def test_reward_node_classifies_the_newest_frame_and_counts_drops(probe):
     diags = probe.subscribe(DiagnosticArray, "/diagnostics")
     with NodeProcess("cam_guard.reward_node") as node:
         publish_until(pub, lambda: frame_msg(0), stamped, 1)
-        last = None
-        for _ in range(150):  # a burst, as fast as this process can publish
-            last = frame_msg(60)
-            pub.publish(last)
+        burst = [frame_msg(60) for _ in range(150)]  # built first: published faster than the node classifies
+        for msg in burst:
+            pub.publish(msg)
+        last = burst[-1]
         stamped.wait_for(lambda ms: stamp_to_ns(ms[-1].header.stamp) == stamp_to_ns(last.header.stamp), 10,
                          "the newest frame classified")
-        diags.wait_for(lambda _: int(reward_diagnostics(diags).get("frames_received", 0))
-                       == int(reward_diagnostics(diags).get("frames_dropped", 0)) + len(stamped.items), 5,
-                       "received = classified + dropped")
+        # The node's own counts: classifications published before DDS matched this test's reader are not seen
+        # here. Whether frames are dropped in the node or already in DDS's depth-1 queue depends on the machine
+        # (test/reward/test_grouping.py counts the node's drops); every frame the node took is accounted for.
+        def balanced(_) -> bool:
+            values = reward_diagnostics(diags)
+            classified = int(values.get("sets_classified", -1))
+            return (classified >= len(stamped.items)
+                    and int(values["frames_received"]) == int(values["frames_dropped"]) + classified)
+        diags.wait_for(balanced, 10, "received = classified + dropped, after the burst")
         node.stop()
     values = reward_diagnostics(diags)
-    assert int(values["frames_received"]) > len(stamped.items)
     assert float(values["inference_ms_p50"]) > 0
 
 
