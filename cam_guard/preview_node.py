@@ -113,26 +113,28 @@ class PreviewNode(GuardedNode):
             camera = self._arrivals.take(timeout=min(0.2, self._stale_after / 2))
             if self._arrivals.closed:
                 return
-            fresh = None if camera is None else self._latest[camera]
+            # One snapshot for the whole overlay: a frame arriving while it is drawn must not put its
+            # pixels under the stamp of the one that made this overlay.
+            frames = list(self._latest)
+            fresh = None if camera is None else frames[camera]
             if fresh is not None:
                 if not self._pacer.admit(time.monotonic()):
                     continue  # above max_rate: this frame is dropped, a later one will be drawn
-            elif all(m is not None and self._frame_age(m) <= self._stale_after for m in self._latest):
+            elif all(m is not None and self._frame_age(m) <= self._stale_after for m in frames):
                 continue
-            if not self.publish_while_up(lambda m=fresh: self._draw(m)):
+            if not self.publish_while_up(partial(self._draw, frames, fresh)):
                 return
 
     @staticmethod
     def _frame_age(msg: Image) -> float:
         return (time.time_ns() - stamp_to_ns(msg.header.stamp)) / 1e9
 
-    def _draw(self, fresh: Image | None) -> None:
+    def _draw(self, frames: list[Image | None], fresh: Image | None) -> None:
         reward = self._reward
         probability = reward.vector.x if reward is not None else None
         threshold = reward.vector.y if reward is not None else self._threshold
         tiles = []
-        for label, msg, state, incoming in zip(self._labels, list(self._latest), self._camera_states, self._incoming,
-                                               strict=True):
+        for label, msg, state, incoming in zip(self._labels, frames, self._camera_states, self._incoming, strict=True):
             info = OverlayInfo(probability=probability, threshold=threshold, camera_state=state,
                                frame_age_s=self._frame_age(msg) if msg is not None else None,
                                fps=incoming.rate_hz(), stale_after_s=self._stale_after)
@@ -141,7 +143,7 @@ class PreviewNode(GuardedNode):
         # A drawn frame keeps the capture stamp of the frame that made it; a NO SIGNAL picture is
         # stamped when drawn.
         stamp_ns = stamp_to_ns(fresh.header.stamp) if fresh is not None else time.time_ns()
-        source = fresh or next((m for m in self._latest if m is not None), None)
+        source = fresh or next((m for m in frames if m is not None), None)
         frame_id = source.header.frame_id if source is not None else ""
         self._pub.publish(to_image_msg(overlay, "bgr8", stamp_ns, frame_id))
         if self._web:
