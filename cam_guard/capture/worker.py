@@ -116,6 +116,9 @@ def run(config: dict[str, Any], commands: _Commands) -> int:
     spec = parse_source(config["source"])
     try:
         source = CaptureSource(spec, settings, config["decode"])
+    except ValueError as exc:  # the credentials went missing since the node checked them
+        _send({"event": "error", "message": str(exc)})
+        return 3
     except EOFError as exc:
         _send({"event": "error", "message": str(exc), "cause": explain_failure(spec, settings)})
         return 3
