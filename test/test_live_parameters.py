@@ -5,12 +5,14 @@ Each change must show on the topics within APPLY_BOUND_S; a rejected value must 
 
 import time
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Vector3Stamped
 from helpers import (
     NodeProcess,
     Recorder,
     RemoteParameters,
+    banner_is_no_signal,
     diagnostic_values,
     frame_msg,
     latest_camera_status,
@@ -21,6 +23,8 @@ from helpers import (
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
+from cam_guard.preview.overlay import BAR_HEIGHT
+from cam_guard.ros.image_conversion import from_image_msg
 from cam_guard.ros.transport import image_qos, latched_qos
 from cam_guard.testing.fault_injection import MjpegFaultServer
 
@@ -137,4 +141,57 @@ def test_compressed_images_are_advertised_only_while_the_source_sends_jpeg(probe
             time.sleep(0.05)
         assert compressed_publishers(probe) == 0, "still advertised after the source stopped sending JPEG"
         code, _ = node.stop()
+    assert code == 0
+
+
+def threshold_line_x(msg: Image) -> int | None:
+    """Where the overlay's white threshold line crosses the probability bar (right of the text), if drawn."""
+    image = from_image_msg(msg, "bgr8")
+    row = image[image.shape[0] - BAR_HEIGHT // 2, 250:]
+    white = np.flatnonzero((row > 240).all(axis=1))
+    return None if white.size == 0 else 250 + int(white.mean())
+
+
+def test_preview_draws_the_reward_nodes_threshold_and_follows_it_live(probe):
+    pub = probe.node.create_publisher(Image, "/image_raw", image_qos("reliable"))
+    previews = probe.subscribe(Image, "/preview/image")
+    block_right = lambda: frame_msg(60)  # noqa: E731
+    with NodeProcess("cam_guard.preview_node", env={"DISPLAY": ""}) as preview, \
+            NodeProcess("cam_guard.reward_node", {"threshold": 0.5}) as reward:
+        publish_until(pub, block_right, previews, 3)
+        assert "threshold" not in RemoteParameters(probe, "/preview").names(), "one threshold: the reward node's"
+        at = lambda value: round(value * 639)  # noqa: E731  (the line's column in a 640 wide frame)
+        publish_until_seen(pub, block_right, previews, lambda ms: abs((threshold_line_x(ms[-1]) or 0) - at(0.5)) <= 2,
+                           20, "the line at the reward node's 0.5")
+        assert RemoteParameters(probe, "/reward").set(threshold=0.8)[0].successful
+        took = publish_until_seen(pub, block_right, previews,
+                                  lambda ms: abs((threshold_line_x(ms[-1]) or 0) - at(0.8)) <= 2, APPLY_BOUND_S,
+                                  "the line moved to 0.8")
+        reward.stop()
+        code, _ = preview.stop()
+    assert code == 0 and took < APPLY_BOUND_S
+
+
+def test_preview_rate_staleness_and_window_change_live(probe):
+    pub = probe.node.create_publisher(Image, "/image_raw", image_qos("reliable"))
+    previews = probe.subscribe(Image, "/preview/image")
+    with NodeProcess("cam_guard.preview_node", {"max_rate": 30.0, "stale_after": 5.0}, env={"DISPLAY": ""}) as node:
+        publish_until(pub, lambda: frame_msg(1), previews, 3)
+        params = RemoteParameters(probe, "/preview")
+        assert params.set(max_rate=2.0, stale_after=0.3, show_window=True)[0].successful
+        time.sleep(0.5)  # the settings are in force
+        previews.clear()
+        start = time.monotonic()
+        while time.monotonic() - start < 3.0:  # 20 fps for 3 s
+            pub.publish(frame_msg(1))
+            time.sleep(0.05)
+        drawn = len(previews.messages)
+        stopped = time.time()
+        previews.wait_for(lambda ms: any(banner_is_no_signal(m) for m in ms[drawn:]), APPLY_BOUND_S, "NO SIGNAL")
+        no_signal_after = next(t for t, m in previews.items[drawn:] if banner_is_no_signal(m)) - stopped
+        code, _ = node.stop()
+        output = node.output()
+    assert drawn <= 2.0 * 3 + 4, f"{drawn} overlays in 3 s at max_rate 2 (+ the pacer's burst of 3)"
+    assert no_signal_after < 0.3 + 0.6, "NO SIGNAL after the new stale_after"
+    assert "publishing preview/image only" in output, "show_window switched on live tried to open a window"
     assert code == 0

@@ -23,7 +23,9 @@ def _secret(reference: str) -> str:
             return Path(where).expanduser().read_text().strip()
         except OSError as exc:
             raise ValueError(f"credentials '{reference}': cannot read the file ({exc.strerror})") from None
-    raise ValueError(f"credentials '{reference}' must be 'env:VARIABLE' or 'file:/path' (holding user:password)")
+    # Not echoed: what was given may be the secret itself.
+    raise ValueError("credentials must be 'env:VARIABLE' or 'file:/path' naming where user:password is, "
+                     "not the secret itself")
 
 
 def read_credentials(reference: str) -> tuple[str, str] | None:

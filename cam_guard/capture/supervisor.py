@@ -257,6 +257,8 @@ class CaptureSupervisor:
         self._controls: dict[str, ControlValue] = {}  # what the camera is to hold, set at every open
         self._control_ranges: dict[str, ControlRange] = {}  # as the camera last reported them
         self._control_results: dict[str, str] = {}
+        # A source that keeps failing is said once, then summarised with a count (not a warning per attempt).
+        self._failed_attempts_log = NativeLogRelay(lambda message: self._log("warn", message))
 
     # -- public ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -421,8 +423,8 @@ class CaptureSupervisor:
             else:
                 # Reopen the same source first; after that, walk the candidates in turn.
                 self._current = (self._current + 1) % len(self.candidates)
-                self._log("warn", f"{source}: {reason}; next try {self.candidates[self._current]} "
-                                  f"in {backoff:.2f} s")
+                self._failed_attempts_log.line(f"{source}: {reason}; next try {self.candidates[self._current]} "
+                                               f"in {backoff:.2f} s")
             if self._pause(backoff):
                 return
 

@@ -199,6 +199,9 @@ class RemoteParameters:
         response = wait_future(self._client.get_parameters(list(names)), timeout, "get_parameters")
         return [parameter_value_to_python(value) for value in response.values]
 
+    def names(self, timeout: float = 10) -> list[str]:
+        return wait_future(self._client.list_parameters(), timeout, "list_parameters").result.names
+
     def describe(self, *names: str, timeout: float = 10) -> list[Any]:
         return wait_future(self._client.describe_parameters(list(names)), timeout, "describe_parameters").descriptors
 

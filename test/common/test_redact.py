@@ -53,7 +53,7 @@ def test_credentials_come_from_the_environment_or_a_file(tmp_path, monkeypatch):
 @pytest.mark.parametrize(("reference", "message"), [
     ("env:CAM_GUARD_NOT_SET_ANYWHERE", "environment variable CAM_GUARD_NOT_SET_ANYWHERE is not set"),
     ("file:/no/such/camera.pw", "cannot read the file"),
-    ("admin:secret", "must be 'env:VARIABLE' or 'file:/path'"),
+    ("admin:justapassword", "must be 'env:VARIABLE' or 'file:/path'"),
     ("env:CAM_GUARD_TEST_NO_COLON", "must hold 'user:password'"),
 ])
 def test_a_bad_credentials_reference_says_why_without_the_secret(monkeypatch, reference, message):
