@@ -8,7 +8,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from helpers import NodeProcess, RemoteParameters, assert_config_error
 from rcl_interfaces.msg import Log, ParameterEvent
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_parameter_events
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -31,7 +31,7 @@ class Channels:
         self.rosout = probe.subscribe(Log, "/rosout", reliable_late_joiner_qos())
         self.diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
         self.states = probe.subscribe(String, "/camera_state", latched_qos())
-        self.parameter_events = probe.subscribe(ParameterEvent, "/parameter_events", reliable_late_joiner_qos())
+        self.parameter_events = probe.subscribe(ParameterEvent, "/parameter_events", qos_profile_parameter_events)
         self.images = probe.subscribe(Image, "/image_raw")
 
     def leaks(self, output: str) -> list[str]:
@@ -77,6 +77,8 @@ def test_credentials_from_the_environment_keep_the_password_out_of_parameters_to
         stall_and_recover(server, channels)  # frames arrive: the camera accepted the credentials
         params = RemoteParameters(probe, "/camera")
         values = params.get(*params.names())
+        assert params.set(stall_timeout=0.6)[0].successful  # a parameter event this subscriber surely gets
+        channels.parameter_events.wait_for(lambda ms: any(e.node == "/camera" for e in ms), 10, "a parameter event")
         code, _ = node.stop()
         output = node.output()
     assert code == 0
