@@ -154,6 +154,15 @@ def test_every_executable_takes_over_ctrl_c_from_its_first_line():
     assert {name: target.split(":")[0] for name, target in _setup_executables().items()} == EXECUTABLES
 
 
+def test_every_executable_is_a_plain_script_calling_its_main():
+    for name, target in _setup_executables().items():
+        module, func = target.split(":")
+        script = ROOT / "bin" / name
+        assert os.access(script, os.X_OK), f"bin/{name} is missing or not executable"
+        code = [line for line in script.read_text().splitlines() if line and not line.startswith("#")]
+        assert code == [f"from {module} import {func}", f"{func}()"], f"bin/{name}: {code}"
+
+
 def test_every_executable_module_has_main():
     for target in _setup_executables().values():
         module, func = target.split(":")
