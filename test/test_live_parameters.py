@@ -65,7 +65,8 @@ def test_reward_threshold_and_colour_rule_change_live_and_bad_values_change_noth
 
 
 def camera_status(diags: Recorder) -> dict[str, str]:
-    return diagnostic_values(latest_camera_status(diags))
+    status = latest_camera_status(diags)
+    return {} if status is None else diagnostic_values(status)
 
 
 def test_camera_capture_settings_go_to_a_fresh_worker_and_bad_values_change_nothing(probe):

@@ -20,7 +20,7 @@ from cam_guard.common.redact import redact
 from cam_guard.ros.parameters import ConfigError
 from cam_guard.ros.transport import apply_shm_profile, remove_orphaned_fastdds_segments
 
-ROSOUT_MATCH_TIMEOUT_S = 2.0  # how long a node exiting on an error waits for a /rosout reader (discovery)
+ROSOUT_MATCH_TIMEOUT_S = 3.0  # how long a node exiting on an error waits for a /rosout reader (discovery)
 ROSOUT_DELIVERY_S = 0.5  # then lets the matched reader fetch the line before the participant goes
 
 
