@@ -108,7 +108,7 @@ class CameraNode(LifecycleNodeMixin, GuardedNode):
         if changed & WATCHDOG:
             stream.supervisor.set_watchdog(config.watchdog, config.settings)
         if changed & CAPTURE:
-            stream.supervisor.reconfigure(config.candidates, config.settings)
+            stream.supervisor.reconfigure(config.candidates, config.settings, config.warmup)
 
     def _control_ranges(self) -> dict[str, ControlRange]:
         return {} if self._stream is None else self._stream.supervisor.control_ranges()

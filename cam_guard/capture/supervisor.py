@@ -235,7 +235,7 @@ class CaptureSupervisor:
         self._watchdog = Watchdog(config, time.monotonic())
         self._stop = threading.Event()
         self._wake = threading.Event()  # stop() or reconfigure(): the loop looks now, not after its back-off
-        self._pending: tuple[list[SourceSpec], CaptureSettings] | None = None
+        self._pending: tuple[list[SourceSpec], CaptureSettings, float] | None = None
         self.failed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture-supervisor", daemon=True)
         self._spare: _Worker | None = None
@@ -301,11 +301,11 @@ class CaptureSupervisor:
         with self._lock:
             return dict(self._control_ranges)
 
-    def reconfigure(self, candidates: list[SourceSpec], settings: CaptureSettings) -> None:
+    def reconfigure(self, candidates: list[SourceSpec], settings: CaptureSettings, warmup: float) -> None:
         """Capture with these settings from now on: the current worker is stopped (the device released)
         and a fresh one opens the first candidate; the state is RECONFIGURING until it delivers."""
         with self._lock:
-            self._pending = (candidates, settings)
+            self._pending = (candidates, settings, warmup)
         self._wake.set()
 
     def set_watchdog(self, config: WatchdogConfig, settings: CaptureSettings) -> None:
@@ -359,7 +359,7 @@ class CaptureSupervisor:
             if self._worker.proc.poll() is None:
                 self._killed.append(self._worker)
         with self._lock:
-            self.candidates, self.settings = pending
+            self.candidates, self.settings, self._warmup = pending
             self._current = 0
             self._watchdog.on_reconfigure(time.monotonic())
         self._report_state()

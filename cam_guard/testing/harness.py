@@ -202,9 +202,6 @@ class RemoteParameters:
     def names(self, timeout: float = 10) -> list[str]:
         return wait_future(self._client.list_parameters(), timeout, "list_parameters").result.names
 
-    def describe(self, *names: str, timeout: float = 10) -> list[Any]:
-        return wait_future(self._client.describe_parameters(list(names)), timeout, "describe_parameters").descriptors
-
 
 class RemoteLifecycle:
     """A managed node's lifecycle services, as `ros2 lifecycle set` uses them."""
