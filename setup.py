@@ -4,8 +4,8 @@ from setuptools import find_packages, setup
 
 PACKAGE = "cam_guard"
 
-# The node executables: console scripts for pip, lib/cam_guard/<name> for colcon (setup.cfg),
-# which is where launch_ros looks for them.
+# The node executables: bin/<name> scripts, installed to the venv's bin by pip and to
+# lib/cam_guard/<name> by colcon (setup.cfg), which is where launch_ros looks for them.
 EXECUTABLES = {
     "camera_node": "cam_guard.camera_node:main",
     "reward_node": "cam_guard.reward_node:main",
@@ -41,5 +41,5 @@ setup(
     maintainer_email="maintainers@cam-guard.invalid",
     description="Camera, reward-classifier and preview nodes that keep robot-learning cameras alive",
     license="Apache-2.0",
-    entry_points={"console_scripts": [f"{name} = {target}" for name, target in EXECUTABLES.items()]},
+    scripts=[f"bin/{name}" for name in EXECUTABLES],
 )

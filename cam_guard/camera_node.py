@@ -1,117 +1,133 @@
 """camera_node: publishes a camera that is watched, restarted and never silently dead.
 
-Capture happens in a worker process (see capture_supervisor); this node only publishes the
-newest frame it hands over, from a thread of its own so DDS never delays the watchdog.
+Capture happens in a worker process (see capture/supervisor.py); this node publishes the newest
+frame it hands over. It is a managed (lifecycle) node: `deactivate` releases the camera (the
+worker exits), `activate` takes it back; unless `autostart` is false it configures and activates
+itself. Parameters change live (ros/camera_parameters.py says which change needs what).
 """
 
 import threading
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.lifecycle import LifecycleNodeMixin, LifecycleState, TransitionCallbackReturn
+from rclpy.publisher import Publisher
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
-from cam_guard.capture.sources import CaptureSettings, SourceError
-from cam_guard.capture.supervisor import CaptureSupervisor, candidate_sources
-from cam_guard.capture.watchdog import CameraState, WatchdogConfig
+from cam_guard.capture.controls import ControlValue
+from cam_guard.capture.v4l2_device import ControlRange
+from cam_guard.capture.watchdog import CameraState
 from cam_guard.common.frame_ring import Frame
-from cam_guard.common.latest import LatestValue
-from cam_guard.ros import control_parameters
-from cam_guard.ros.camera_info import camera_info_for, load_calibration
+from cam_guard.common.redact import redact
+from cam_guard.ros import camera_parameters, control_parameters
+from cam_guard.ros.camera_info import camera_info_for
+from cam_guard.ros.camera_parameters import CAPTURE, WATCHDOG, CameraConfig
+from cam_guard.ros.camera_stream import CameraStream
 from cam_guard.ros.cell import default_frame_id
-from cam_guard.ros.diagnostics import camera_diagnostic
+from cam_guard.ros.diagnostics import camera_diagnostic, inactive_camera_diagnostic
 from cam_guard.ros.image_conversion import stamp_from_ns, to_compressed_msg, to_image_msg
 from cam_guard.ros.parameters import LiveParameters
 from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
-from cam_guard.ros.transport import QOS_CHOICES, image_qos, latched_qos
+from cam_guard.ros.transport import image_qos, latched_qos
 
 # Exit code when recovery gave up (max_reconnect_attempts): the launcher's respawn takes over.
 EXIT_CAMERA_FAILED = 3
+SUCCESS = TransitionCallbackReturn.SUCCESS
 
 
-class CameraNode(GuardedNode):
+class CameraNode(LifecycleNodeMixin, GuardedNode):
     def __init__(self) -> None:
-        super().__init__("camera")
-        device = self.param("device", "auto", "'auto' (first /dev/video*, else synthetic), 'synthetic', a V4L2 "
-                            "index, /dev/video*, /dev/v4l/by-id/..., a URL or a video file", dynamic_typing=True)
-        fallback = self.param("fallback_devices", [""], "sources recovery may switch to, in order")
-        scan = self.param("scan_video_devices", True, "let recovery try other /dev/video* devices")
-        settings = CaptureSettings(
-            width=self.param("width", 640, "requested frame width", int_range=(16, 7680)),
-            height=self.param("height", 480, "requested frame height", int_range=(16, 4320)),
-            fps=self.param("fps", 30.0, "requested frame rate", float_range=(1.0, 240.0)),
-            fourcc=self.param("fourcc", "MJPG", "requested pixel format (V4L2 devices)"),
-            buffer_size=self.param("buffer_size", 1, "driver buffers (V4L2); 1 = newest frame only",
-                                   int_range=(1, 16)),
-        )
-        if len(settings.fourcc) != 4:
-            raise ConfigError(f"parameter 'fourcc' = '{settings.fourcc}' must be 4 characters, e.g. MJPG")
-        self._encoding = self.param("encoding", "bgr8", "image_raw encoding", choices=("bgr8", "rgb8"))
-        self._frame_id = self.param("frame_id", "", "header.frame_id of every message; '' = camera, or "
-                                    "<name>_camera in namespace /<name>") or default_frame_id(self.get_namespace())
-        qos_name = self.param("qos", "reliable", "QoS of image topics", choices=QOS_CHOICES)
-        self._publish_compressed = self.param(
-            "publish_compressed", True, "publish image_raw/compressed when the camera sends JPEG")
-        calibration_url = self.param("camera_info_url", "", "calibration YAML (file:///path.yaml)")
-        stall_timeout = self.param("stall_timeout", 0.5, "seconds without a good frame = stalled",
-                                   float_range=(0.05, 30.0))
-        watchdog = WatchdogConfig(
-            stall_timeout=stall_timeout,
-            open_timeout=self.param("open_timeout", 3.0, "seconds an open may take to give a frame",
-                                    float_range=(0.1, 60.0)),
-            backoff_max=self.param("reconnect_backoff_max", 1.0, "longest pause between attempts",
-                                   float_range=(0.1, 60.0)),
-            max_attempts=self.param("max_reconnect_attempts", 0,
-                                    "failed attempts in a row before exiting non-zero; 0 = forever",
-                                    int_range=(0, 1_000_000)),
-        )
-        warmup = self.param("warmup", -1.0, "seconds of frames withheld after each open while the camera "
-                            "settles; -1 = by source: 0.5 for V4L2 cameras, 0 otherwise", float_range=(-1.0, 30.0))
-        settings.read_timeout_ms = int(max(stall_timeout, 0.1) * 2000)
-        settings.open_timeout_ms = int(watchdog.open_timeout * 1000)
-        try:
-            candidates = candidate_sources(device, [d for d in fallback if d], scan)
-        except SourceError as exc:
-            raise ConfigError(str(exc)) from None
-        self._calibration = None
-        if calibration_url:
-            try:
-                self._calibration = load_calibration(calibration_url)
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
-        if candidates[0].kind == "synthetic" and device == "auto":
+        GuardedNode.__init__(self, "camera")
+        LifecycleNodeMixin.__init__(self)
+        self._stream: CameraStream | None = None  # while active
+        self._params = LiveParameters(self, camera_parameters.PARAMETERS, camera_parameters.build, self._apply)
+        # Camera controls, live too: a value outside what the camera reported at its last open is refused.
+        self._controls = LiveParameters(self, control_parameters.PARAMETERS,
+                                        lambda values: control_parameters.build(values, self._control_ranges()),
+                                        self._apply_controls)
+        config = self._params.config
+        if config.candidates[0].kind == "synthetic" and config.device == "auto":
             self.get_logger().warning("no camera found: streaming the built-in synthetic source")
-        self._expected_fps = settings.fps
-
-        qos = image_qos(qos_name)
+        qos = image_qos(config.qos)
         self._image_pub = self.create_publisher(Image, "image_raw", qos)
-        self._compressed_pub = self.create_publisher(CompressedImage, "image_raw/compressed", qos)
         self._info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
         self._state_pub = self.create_publisher(String, "camera_state", latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        # image_raw/compressed is advertised once the source sends JPEG (never for raw-only sources).
+        self._compressed_lock = threading.Lock()
+        self._compressed_pub: Publisher | None = None
+        self._jpeg_seen = False
+        self._default_frame_id = default_frame_id(self.get_namespace())  # for frame_id ''
         self._published = 0
-        self._publisher_failed = False
         self._state_changed = threading.Event()
-        self._frames: LatestValue[Frame] = LatestValue()
-        self._publisher = threading.Thread(target=self._publish_loop, name="camera-publisher", daemon=True)
-        self._supervisor = CaptureSupervisor(candidates, settings, watchdog, self._frames.put, self._log,
-                                             self._on_state, warmup)
-        # Live: a change goes to the camera at once; a value outside what it reported is refused.
-        self._controls = LiveParameters(
-            self, control_parameters.PARAMETERS,
-            lambda values: control_parameters.build(values, self._supervisor.control_ranges()),
-            lambda controls, _changed: self._supervisor.set_controls(controls))
-        self._supervisor.set_controls(self._controls.config)
-        self._publisher.start()
-        self._supervisor.start()
         self.create_timer(0.05, self._watch_state)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f"camera on {candidates[0]} → {self.resolve_topic_name('image_raw')} "
-                               f"({self._encoding}, qos={qos_name})")
+        if config.autostart and (self.trigger_configure() != SUCCESS or self.trigger_activate() != SUCCESS):
+            raise ConfigError("the camera could not be started")
+        self.get_logger().info(f"camera on {config.candidates[0]} → {self.resolve_topic_name('image_raw')} "
+                               f"({config.encoding}, qos={config.qos})")
 
+    # -- lifecycle -------------------------------------------------------------------------------
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stream = CameraStream(self._params.config, self._publish_frame, self._log, self._on_state)
+        self._stream.supervisor.set_controls(self._controls.config)
+        self._stream.start()
+        return SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_stream()
+        return SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_stream()
+        self.exit_code = 0  # finalized: nothing left to do, the process ends
+        return SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_stream()
+        return SUCCESS
+
+    def _stop_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        stream.stop()
+        if self.context.ok() and not stream.supervisor.failed.is_set():  # FAILED stays the last word
+            self._state_pub.publish(String(data=CameraState.STOPPED.value))
+        self._state_changed.set()
+
+    # -- live parameters -------------------------------------------------------------------------
+    def _apply(self, config: CameraConfig, changed: frozenset[str]) -> None:
+        """Encoding, frame id and calibration are read per frame; the rest is handed on here."""
+        if changed & CAPTURE or not config.publish_compressed:
+            self._drop_compressed()  # a new source may send no JPEG
+        stream = self._stream
+        if stream is None:
+            return  # inactive: activate starts with the current configuration
+        if changed & WATCHDOG:
+            stream.supervisor.set_watchdog(config.watchdog, config.settings)
+        if changed & CAPTURE:
+            stream.supervisor.reconfigure(config.candidates, config.settings, config.warmup)
+
+    def _control_ranges(self) -> dict[str, ControlRange]:
+        return {} if self._stream is None else self._stream.supervisor.control_ranges()
+
+    def _apply_controls(self, controls: dict[str, ControlValue], _changed: frozenset[str]) -> None:
+        if self._stream is not None:
+            self._stream.supervisor.set_controls(controls)
+
+    def _drop_compressed(self) -> None:
+        with self._compressed_lock:
+            publisher, self._compressed_pub, self._jpeg_seen = self._compressed_pub, None, False
+        if publisher is not None:
+            self.destroy_publisher(publisher)
+
+    # -- frames, states, diagnostics -------------------------------------------------------------
     def _log(self, level: str, message: str) -> None:
         # One call site per severity: rclpy refuses a severity change at the same call site.
         logger = self.get_logger()
+        message = redact(message)
         if level == "info":
             logger.info(message)
         elif level == "warn":
@@ -119,68 +135,72 @@ class CameraNode(GuardedNode):
         else:
             logger.error(message)
 
-    def _publish_loop(self) -> None:
-        try:
-            self._publish_frames()
-        except Exception as exc:  # a dead publisher must end the node, not leave it silent
-            if not self._frames.closed:
-                self._log("error", f"publisher thread failed: {exc!r}")
-                self._publisher_failed = True
-
-    def _publish_frames(self) -> None:
-        while not self._frames.closed:
-            frame = self._frames.take(timeout=0.2)
-            if frame is not None and not self.publish_while_up(lambda f=frame: self._publish(f)):
-                return
+    def _publish_frame(self, frame: Frame) -> bool:
+        """Called from the stream's publisher thread; False once Ctrl-C has shut the context down."""
+        return self.publish_while_up(lambda: self._publish(frame))
 
     def _publish(self, frame: Frame) -> None:
+        config = self._params.config
+        frame_id = config.frame_id or self._default_frame_id
         # Pixels only for someone: with no image_raw subscriber the worker checks JPEGs instead of
         # decoding them, and nothing is converted here (a remote viewer of image_raw/compressed).
         wants_pixels = self._image_pub.get_subscription_count() > 0
-        self._supervisor.set_decode(wants_pixels)
+        stream = self._stream
+        if stream is not None:
+            stream.supervisor.set_decode(wants_pixels)
         if wants_pixels and frame.image is not None:
             image = frame.image
-            if self._encoding == "rgb8":
+            if config.encoding == "rgb8":
                 image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-            self._image_pub.publish(to_image_msg(image, self._encoding, frame.stamp_ns, self._frame_id))
-        if frame.jpeg is not None and self._publish_compressed:
-            self._compressed_pub.publish(to_compressed_msg(frame.jpeg, "jpeg", frame.stamp_ns, self._frame_id))
-        info = camera_info_for(frame.width, frame.height, self._calibration)
+            self._image_pub.publish(to_image_msg(image, config.encoding, frame.stamp_ns, frame_id))
+        if frame.jpeg is not None and config.publish_compressed:
+            with self._compressed_lock:
+                self._jpeg_seen = True
+                if self._compressed_pub is not None:
+                    self._compressed_pub.publish(to_compressed_msg(frame.jpeg, "jpeg", frame.stamp_ns, frame_id))
+        info = camera_info_for(frame.width, frame.height, config.calibration)
         info.header.stamp = stamp_from_ns(frame.stamp_ns)
-        info.header.frame_id = self._frame_id
+        info.header.frame_id = frame_id
         self._info_pub.publish(info)
         self._published += 1
 
     def _on_state(self, state: CameraState, _reason: str) -> None:
         # Called from the supervisor thread at each transition; rclpy publishers are thread-safe.
         if state is CameraState.STOPPED:
-            return  # close() says STOPPED once the supervisor is down
+            return  # _stop_stream says STOPPED once the supervisor is down
         if self.publish_while_up(lambda: self._state_pub.publish(String(data=state.value))):
             self._state_changed.set()
 
     def _watch_state(self) -> None:
+        with self._compressed_lock:
+            advertise = self._jpeg_seen and self._compressed_pub is None
+        if advertise:  # publishers are made here, in the executor's thread
+            publisher = self.create_publisher(CompressedImage, "image_raw/compressed",
+                                              image_qos(self._params.config.qos))
+            with self._compressed_lock:
+                self._compressed_pub = publisher
         if self._state_changed.is_set():  # diagnostics follow a state change at once, not next second
             self._state_changed.clear()
             self._publish_diagnostics()
-        if self._supervisor.failed.is_set() or self._publisher_failed:
-            self.get_logger().error(f"giving up: {self._supervisor.status().reason or 'publisher failed'}")
+        stream = self._stream
+        if stream is not None and stream.failed:
+            self.get_logger().error(f"giving up: {redact(stream.supervisor.status().reason or 'publisher failed')}")
             self.exit_code = EXIT_CAMERA_FAILED
 
     def _publish_diagnostics(self) -> None:
-        status = self._supervisor.status()
-        diag = camera_diagnostic(status, f"cam_guard: {self.get_fully_qualified_name()}",
-                                 self._expected_fps, self._published, self._frames.dropped)
+        name = f"cam_guard: {self.get_fully_qualified_name()}"
+        stream = self._stream
+        if stream is None:
+            diag = inactive_camera_diagnostic(name)
+        else:
+            diag = camera_diagnostic(stream.supervisor.status(), name, self._params.config.settings.fps,
+                                     self._published, stream.dropped)
         array = DiagnosticArray(status=[diag])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 
     def close(self) -> None:
-        failed = self._supervisor.failed.is_set()
-        self._supervisor.stop()
-        self._frames.close()
-        self._publisher.join(timeout=1.0)
-        if self.context.ok() and not failed:  # FAILED stays the last word of a camera that gave up
-            self._state_pub.publish(String(data=CameraState.STOPPED.value))
+        self._stop_stream()
 
 
 def main() -> None:

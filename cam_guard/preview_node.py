@@ -4,7 +4,8 @@ Drawing happens in a thread of its own, on the newest frames, at most `max_rate`
 frames it cannot draw in time are dropped, so the preview never slows the camera or classifier.
 With several cameras the picture holds a tile per camera (cam_guard.preview.tiles). A camera with
 no frame for `stale_after` seconds keeps its last picture, dimmed, under a NO SIGNAL banner. With
-`web_port` set it also serves the picture and the state to browsers (cam_guard.preview.web).
+`web_port` set it also serves the picture and the state to browsers (cam_guard.preview.web). The
+threshold line is the reward node's, carried in each reward/stamped message.
 """
 
 import threading
@@ -23,27 +24,25 @@ from cam_guard.preview.overlay import OverlayInfo
 from cam_guard.preview.pacing import DrawPacer
 from cam_guard.preview.tiles import Tile, draw_cell
 from cam_guard.preview.web import PreviewWeb
+from cam_guard.ros import preview_parameters
 from cam_guard.ros.cell import camera_label, state_topic_for
 from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns, to_image_msg
+from cam_guard.ros.parameters import LiveParameters
+from cam_guard.ros.preview_parameters import PreviewConfig
 from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
 from cam_guard.ros.transport import image_qos, latched_qos, newest_only_subscription_qos
+
+WINDOW_TITLE = "cam_guard preview"
+WINDOW_CLOSED, WINDOW_OPEN, WINDOW_UNAVAILABLE = "closed", "open", "unavailable"
 
 
 class PreviewNode(GuardedNode):
     def __init__(self) -> None:
         super().__init__("preview")
-        image_topics = [t for t in self.param("image_topics", ["image_raw"], "camera images, one tile each "
-                                              "(each camera's state is read from camera_state beside it)") if t]
-        reward_topic = self.param("reward_topic", "reward/stamped", "reward_node's stamped output")
-        self._threshold = self.param("threshold", 0.5, "threshold shown until reward messages carry one",
-                                     float_range=(0.0, 1.0))
-        self._stale_after = self.param("stale_after", 1.0, "seconds without a frame before NO SIGNAL",
-                                       float_range=(0.05, 60.0))
-        self._pacer = DrawPacer(self.param("max_rate", 30.0, "most overlays drawn per second (on average)",
-                                           float_range=(0.5, 240.0)))
-        self._show_window = self.param("show_window", False, "also show an OpenCV window (needs a display)")
-        if not image_topics:
-            raise ConfigError("image_topics is empty")
+        self._params = LiveParameters(self, preview_parameters.PARAMETERS, preview_parameters.build, self._apply)
+        config = self._params.config
+        image_topics, reward_topic = config.image_topics, config.reward_topic
+        self._pacer = DrawPacer(config.max_rate)
         cameras = len(image_topics)
         self._labels = [camera_label(t) for t in image_topics]
         self._arrivals: LatestValue[int] = LatestValue()  # which camera delivered last
@@ -51,7 +50,7 @@ class PreviewNode(GuardedNode):
         self._reward: Vector3Stamped | None = None
         self._camera_states = ["UNKNOWN"] * cameras
         self._incoming = [RateMeter() for _ in range(cameras)]
-        self._window = self._show_window and self._open_window()
+        self._window = WINDOW_CLOSED
         self._pub = self.create_publisher(Image, "preview/image", image_qos("reliable"))
         for i, topic in enumerate(image_topics):
             self.create_subscription(Image, topic, lambda msg, i=i: self._on_image(i, msg),
@@ -65,18 +64,29 @@ class PreviewNode(GuardedNode):
         self.get_logger().info(f"drawing {', '.join(image_topics)} + {reward_topic} → "
                                f"{self.resolve_topic_name('preview/image')}")
 
-    def _open_window(self) -> bool:
-        try:
-            cv2.namedWindow("cam_guard preview", cv2.WINDOW_NORMAL)
-        except cv2.error as exc:
-            self.get_logger().warning(f"no preview window ({str(exc).strip().splitlines()[-1]}); "
-                                      "publishing preview/image only")
-            return False
-        return True
+    def _apply(self, config: PreviewConfig, changed: frozenset[str]) -> None:
+        """stale_after and show_window are read by the render thread; a new rate starts a new pacer."""
+        if "max_rate" in changed:
+            self._pacer = DrawPacer(config.max_rate)
+
+    def _follow_window_setting(self) -> None:
+        """Open or close the window as show_window says; in the render thread, which owns the GUI."""
+        wanted = self._params.config.show_window
+        if wanted and self._window == WINDOW_CLOSED:
+            try:
+                cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL)
+                self._window = WINDOW_OPEN
+            except cv2.error as exc:
+                self.get_logger().warning(f"no preview window ({str(exc).strip().splitlines()[-1]}); "
+                                          "publishing preview/image only")
+                self._window = WINDOW_UNAVAILABLE  # until show_window is switched off and on again
+        elif not wanted and self._window != WINDOW_CLOSED:
+            if self._window == WINDOW_OPEN:
+                cv2.destroyWindow(WINDOW_TITLE)
+            self._window = WINDOW_CLOSED
 
     def _serve_web(self, image_topics: list[str]) -> PreviewWeb | None:
-        port = self.param("web_port", 0, "serve the preview to browsers on this port (0: off)", int_range=(0, 65535))
-        host = self.param("web_host", "127.0.0.1", "address the web view listens on (0.0.0.0: every network)")
+        port, host = self._params.config.web_port, self._params.config.web_host
         if not port:
             return None
         try:
@@ -109,8 +119,10 @@ class PreviewNode(GuardedNode):
 
     def _render_loop(self) -> None:
         while not self._arrivals.closed:
+            self._follow_window_setting()
+            stale_after = self._params.config.stale_after
             # Wake at least a few times per stale period so NO SIGNAL appears on time.
-            camera = self._arrivals.take(timeout=min(0.2, self._stale_after / 2))
+            camera = self._arrivals.take(timeout=min(0.2, stale_after / 2))
             if self._arrivals.closed:
                 return
             # One snapshot for the whole overlay: a frame arriving while it is drawn must not put its
@@ -120,7 +132,7 @@ class PreviewNode(GuardedNode):
             if fresh is not None:
                 if not self._pacer.admit(time.monotonic()):
                     continue  # above max_rate: this frame is dropped, a later one will be drawn
-            elif all(m is not None and self._frame_age(m) <= self._stale_after for m in frames):
+            elif all(m is not None and self._frame_age(m) <= stale_after for m in frames):
                 continue
             if not self.publish_while_up(partial(self._draw, frames, fresh)):
                 return
@@ -130,14 +142,15 @@ class PreviewNode(GuardedNode):
         return (time.time_ns() - stamp_to_ns(msg.header.stamp)) / 1e9
 
     def _draw(self, frames: list[Image | None], fresh: Image | None) -> None:
-        reward = self._reward
+        reward = self._reward  # its y is the reward node's threshold: the one place it is set
         probability = reward.vector.x if reward is not None else None
-        threshold = reward.vector.y if reward is not None else self._threshold
+        threshold = reward.vector.y if reward is not None else None
+        stale_after = self._params.config.stale_after
         tiles = []
         for label, msg, state, incoming in zip(self._labels, frames, self._camera_states, self._incoming, strict=True):
             info = OverlayInfo(probability=probability, threshold=threshold, camera_state=state,
                                frame_age_s=self._frame_age(msg) if msg is not None else None,
-                               fps=incoming.rate_hz(), stale_after_s=self._stale_after)
+                               fps=incoming.rate_hz(), stale_after_s=stale_after)
             tiles.append(Tile(label, from_image_msg(msg, "bgr8") if msg is not None else None, info))
         overlay = draw_cell(tiles)
         # A drawn frame keeps the capture stamp of the frame that made it; a NO SIGNAL picture is
@@ -148,8 +161,8 @@ class PreviewNode(GuardedNode):
         self._pub.publish(to_image_msg(overlay, "bgr8", stamp_ns, frame_id))
         if self._web:
             self._web.show(overlay, [tile.info for tile in tiles], stamp_ns / 1e9)
-        if self._window:
-            cv2.imshow("cam_guard preview", overlay)
+        if self._window == WINDOW_OPEN:
+            cv2.imshow(WINDOW_TITLE, overlay)
             cv2.waitKey(1)
 
     def close(self) -> None:
@@ -157,7 +170,7 @@ class PreviewNode(GuardedNode):
         self._renderer.join(timeout=2.0)
         if self._web:
             self._web.close()
-        if self._window:
+        if self._window == WINDOW_OPEN:
             cv2.destroyAllWindows()
 
 

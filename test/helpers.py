@@ -19,6 +19,7 @@ from cam_guard.ros.image_conversion import from_image_msg, to_image_msg
 from cam_guard.testing.harness import (
     NodeProcess,
     Recorder,
+    RemoteLifecycle,
     RemoteParameters,
     RosProbe,
     diagnostic_values,
@@ -27,9 +28,10 @@ from cam_guard.testing.harness import (
     process_alive,
 )
 
-__all__ = ["NodeProcess", "Recorder", "RemoteParameters", "RosProbe", "assert_config_error", "banner_is_no_signal",
-           "children", "diagnostic_values", "error_lines", "frame_msg", "free_port", "latest_camera_status",
-           "needs_uvc_emulator", "node_pid", "process_alive", "publish_until", "publish_until_seen", "web_state"]
+__all__ = ["NodeProcess", "Recorder", "RemoteLifecycle", "RemoteParameters", "RosProbe", "assert_config_error",
+           "banner_is_no_signal", "children", "diagnostic_values", "error_lines", "frame_msg", "free_port",
+           "latest_camera_status", "needs_uvc_emulator", "node_pid", "process_alive", "publish_until",
+           "publish_until_seen", "web_state"]
 
 needs_uvc_emulator = pytest.mark.skipif(
     os.geteuid() != 0 or not all(shutil.which(t) for t in ("gcc", "unshare", "nsenter")),

@@ -4,7 +4,8 @@ FFmpeg prints `[tcp @ 0x55d…] Connection to tcp://…:8080 failed: Connection 
 file descriptor 2, once per reconnect attempt: in a terminal that floods, and /rosout never sees
 it. The worker's stderr is a pipe the supervisor reads; each line goes through here: the first
 of a kind is logged at once, repeats within the window are counted and the count rides on the
-next one logged, and no more than `max_lines` lines per window reach the log at all.
+next one logged, and no more than `max_lines` lines per window reach the log at all. The
+supervisor's own warning for a source that keeps failing to open goes through one as well.
 """
 
 import re

@@ -15,9 +15,11 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from cam_guard.capture.credentials import read_credentials, with_credentials
 from cam_guard.capture.jpeg import camera_jpeg, check_jpeg, decode_jpeg
 from cam_guard.capture.synthetic import synthetic_frame
 from cam_guard.capture.v4l2_device import explain_open_failure, is_capture_node
+from cam_guard.common.redact import redact
 
 SourceKind = Literal["synthetic", "v4l2", "ffmpeg"]
 
@@ -29,10 +31,13 @@ class SourceError(ValueError):
 @dataclass(frozen=True)
 class SourceSpec:
     kind: SourceKind
-    target: str  # device path, index digits, URL or file path
+    target: str  # device path, index digits, URL or file path; a URL may hold a password: never show it
 
     def __str__(self) -> str:
-        return self.target if self.kind != "synthetic" else "synthetic"
+        return redact(self.target) if self.kind != "synthetic" else "synthetic"
+
+    def __repr__(self) -> str:
+        return f"SourceSpec({self.kind}, {self})"
 
 
 def parse_source(text: str) -> SourceSpec:
@@ -50,7 +55,7 @@ def parse_source(text: str) -> SourceSpec:
     if os.path.isfile(text) or is_fifo(text):
         return SourceSpec("ffmpeg", os.path.abspath(text))
     raise SourceError(
-        f"device '{text}' is not 'synthetic', a V4L2 index, a /dev path, a URL or an existing file")
+        f"device '{redact(text)}' is not 'synthetic', a V4L2 index, a /dev path, a URL or an existing file")
 
 
 # A UVC camera's auto exposure and white balance start over at every stream-on: its first frames
@@ -110,6 +115,7 @@ class CaptureSettings:
     buffer_size: int = 1
     open_timeout_ms: int = 2000
     read_timeout_ms: int = 1000
+    credentials: str = ""  # where a URL's user:password is (capture/credentials.py), never the secret
 
 
 @dataclass
@@ -170,7 +176,8 @@ class CaptureSource:
                 # A pipe has no container to probe: FFmpeg would read for the whole open timeout.
                 # This process opens only this source, so the setting stays with it.
                 os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "analyzeduration;0|probesize;32768")
-            cap = cv2.VideoCapture(self.spec.target, cv2.CAP_FFMPEG, [
+            url = with_credentials(self.spec.target, read_credentials(s.credentials))
+            cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, [
                 cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, s.open_timeout_ms,
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC, s.read_timeout_ms,
             ])

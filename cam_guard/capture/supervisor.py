@@ -234,6 +234,8 @@ class CaptureSupervisor:
         self._lock = threading.Lock()
         self._watchdog = Watchdog(config, time.monotonic())
         self._stop = threading.Event()
+        self._wake = threading.Event()  # stop() or reconfigure(): the loop looks now, not after its back-off
+        self._pending: tuple[list[SourceSpec], CaptureSettings, float] | None = None
         self.failed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture-supervisor", daemon=True)
         self._spare: _Worker | None = None
@@ -255,6 +257,8 @@ class CaptureSupervisor:
         self._controls: dict[str, ControlValue] = {}  # what the camera is to hold, set at every open
         self._control_ranges: dict[str, ControlRange] = {}  # as the camera last reported them
         self._control_results: dict[str, str] = {}
+        # A source that keeps failing is said once, then summarised with a count (not a warning per attempt).
+        self._failed_attempts_log = NativeLogRelay(lambda message: self._log("warn", message))
 
     # -- public ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -265,6 +269,7 @@ class CaptureSupervisor:
 
     def stop(self, timeout: float = 1.5) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=timeout)
         for worker in (self._worker, self._spare):
             if worker is not None:
@@ -295,6 +300,20 @@ class CaptureSupervisor:
         """The camera's control ranges as it reported them at the last open ({} before any)."""
         with self._lock:
             return dict(self._control_ranges)
+
+    def reconfigure(self, candidates: list[SourceSpec], settings: CaptureSettings, warmup: float) -> None:
+        """Capture with these settings from now on: the current worker is stopped (the device released)
+        and a fresh one opens the first candidate; the state is RECONFIGURING until it delivers."""
+        with self._lock:
+            self._pending = (candidates, settings, warmup)
+        self._wake.set()
+
+    def set_watchdog(self, config: WatchdogConfig, settings: CaptureSettings) -> None:
+        """New timings, in force for the very next deadline; `settings` (their open timeout) go to the
+        workers started from now on, without restarting the current one."""
+        with self._lock:
+            self._watchdog.config = config
+            self.settings = settings
 
     def status(self) -> CaptureStatus:
         now = time.monotonic()
@@ -329,6 +348,23 @@ class CaptureSupervisor:
         worker.kill()
         self._killed.append(worker)
 
+    def _apply_pending(self) -> None:
+        """Switch to reconfigure()'s settings, once the old worker has let go of the device."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        if self._worker is not None and self._worker.proc.poll() is None:
+            self._worker.terminate(_TERM_GRACE_S)  # a device is opened again at once: it must be free
+            if self._worker.proc.poll() is None:
+                self._killed.append(self._worker)
+        with self._lock:
+            self.candidates, self.settings, self._warmup = pending
+            self._current = 0
+            self._watchdog.on_reconfigure(time.monotonic())
+        self._report_state()
+        self._log("info", f"new capture settings: reopening {self.candidates[0]}")
+
     def _reap(self) -> None:
         # poll() reaps an exited worker; one stuck in the kernel stays listed until it exits.
         self._killed = [w for w in self._killed if w.proc.poll() is None]
@@ -359,6 +395,7 @@ class CaptureSupervisor:
 
     def _supervise(self) -> None:
         while not self._stop.is_set():
+            self._apply_pending()
             source = self.candidates[self._current]
             with self._lock:
                 self._watchdog.on_attempt(time.monotonic(), warmup_for(source, self._warmup))
@@ -368,6 +405,8 @@ class CaptureSupervisor:
             reason = self._stream(worker)
             if self._stop.is_set():
                 return
+            if self._pending is not None:
+                continue  # reconfigure(): the loop's top hands the source to a fresh worker
             self._retire(worker)  # never wait for it: it may be stuck in the kernel
             with self._lock:
                 was_streaming = self._watchdog.state is CameraState.STREAMING
@@ -384,8 +423,8 @@ class CaptureSupervisor:
             else:
                 # Reopen the same source first; after that, walk the candidates in turn.
                 self._current = (self._current + 1) % len(self.candidates)
-                self._log("warn", f"{source}: {reason}; next try {self.candidates[self._current]} "
-                                  f"in {backoff:.2f} s")
+                self._failed_attempts_log.line(f"{source}: {reason}; next try {self.candidates[self._current]} "
+                                               f"in {backoff:.2f} s")
             if self._pause(backoff):
                 return
 
@@ -410,8 +449,10 @@ class CaptureSupervisor:
                    if spec.kind == "v4l2" and not os.path.exists(device_path(spec))]
         deadline = time.monotonic() + backoff
         while (left := deadline - time.monotonic()) > 0:
-            if self._stop.wait(min(left, _REPLUG_POLL_S) if missing else left):
-                return True
+            if self._wake.wait(min(left, _REPLUG_POLL_S) if missing else left):  # stop() or reconfigure()
+                self._wake.clear()
+                if self._stop.is_set() or self._pending is not None:
+                    return self._stop.is_set()
             back = [i for i in missing if os.path.exists(device_path(self.candidates[i]))]
             if back:
                 self._current = back[0]
@@ -433,7 +474,7 @@ class CaptureSupervisor:
             events = worker.events(min(remaining, 0.1))
             if self._killed:
                 self._reap()
-            if self._stop.is_set():
+            if self._stop.is_set() or self._pending is not None:
                 return "stopping"
             if events is None:
                 code = worker.proc.poll()

@@ -15,6 +15,7 @@ class CameraState(enum.Enum):
     WARMING_UP = "WARMING_UP"  # opened and delivering, frames withheld while exposure and white balance settle
     STREAMING = "STREAMING"
     STALLED = "STALLED"
+    RECONFIGURING = "RECONFIGURING"  # new capture settings: a fresh worker is opening the source
     RECONNECTING = "RECONNECTING"
     FAILED = "FAILED"
     STOPPED = "STOPPED"
@@ -102,7 +103,7 @@ class Watchdog:
             return
         # The first open failed, or the camera quit while warming up: an attempt that got nowhere.
         self.failed_attempts += 1
-        if self.state in (CameraState.STARTING, CameraState.WARMING_UP):
+        if self.state in (CameraState.STARTING, CameraState.WARMING_UP, CameraState.RECONFIGURING):
             self.state = CameraState.RECONNECTING
         if self.config.max_attempts and self.failed_attempts >= self.config.max_attempts:
             self.state = CameraState.FAILED
@@ -114,9 +115,17 @@ class Watchdog:
             return 0.0
         return min(self.config.backoff_initial * 2 ** (self.failed_attempts - 1), self.config.backoff_max)
 
+    def on_reconfigure(self, now: float) -> None:
+        """New capture settings: the next attempt is a fresh start, not a failure (no back-off, not counted)."""
+        self.state = CameraState.RECONFIGURING
+        self.reason = "applying new settings"
+        self.failed_attempts = 0
+        self._fault_at = None
+        self._attempt_started_at = now
+
     def on_attempt(self, now: float, warmup: float = 0.0) -> None:
         """An open starts now; its first `warmup` seconds of frames will be withheld."""
-        if self.state is not CameraState.STARTING:
+        if self.state not in (CameraState.STARTING, CameraState.RECONFIGURING):
             self.state = CameraState.RECONNECTING
             self.reconnect_attempts += 1
         self._attempt_started_at = now

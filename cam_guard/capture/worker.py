@@ -26,7 +26,7 @@ import select
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import cv2
 
@@ -48,9 +48,20 @@ from cam_guard.common.lines import LineSplitter
 _MAX_CONSECUTIVE_FAILURES = 3
 
 
+_channel: TextIO = sys.stdout  # the event pipe to the supervisor (see _own_event_channel)
+
+
 def _send(event: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    _channel.write(json.dumps(event, separators=(",", ":")) + "\n")
+    _channel.flush()
+
+
+def _own_event_channel() -> None:
+    """Keep the event pipe to ourselves: OpenCV logs to stdout below WARN (OPENCV_LOG_LEVEL=DEBUG), which
+    would interleave with the event lines; whatever native code prints on stdout goes to stderr instead."""
+    global _channel
+    _channel = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
 
 class _Commands:
@@ -116,6 +127,9 @@ def run(config: dict[str, Any], commands: _Commands) -> int:
     spec = parse_source(config["source"])
     try:
         source = CaptureSource(spec, settings, config["decode"])
+    except ValueError as exc:  # the credentials went missing since the node checked them
+        _send({"event": "error", "message": str(exc)})
+        return 3
     except EOFError as exc:
         _send({"event": "error", "message": str(exc), "cause": explain_failure(spec, settings)})
         return 3
@@ -174,6 +188,7 @@ def run(config: dict[str, Any], commands: _Commands) -> int:
 def main() -> int:
     fork_audit.install_from_env()
     die_with_parent()
+    _own_event_channel()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     cv2.setNumThreads(1)  # decoding one frame at a time; threads would only fight the node
     commands = _Commands()

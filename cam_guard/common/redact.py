@@ -9,6 +9,8 @@ import re
 
 # scheme://userinfo@ : everything up to the last '@' before the host (a password may hold an '@').
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
+# user:password@host with the scheme left out (a mistyped device parameter is echoed in its error).
+_BARE_USERINFO = re.compile(r"(?<![\w/@:.-])[^\s/:@'\"]+:[^\s/'\"]*@(?=[\w\[])")
 _SECRET_QUERY = re.compile(
     r"(?P<key>[?&;](?:password|passwd|pwd|pass|token|access_token|auth|authorization|key|api_key|apikey|"
     r"secret|signature|sig|user|username)=)[^&;#\s'\"]*", re.IGNORECASE)
@@ -18,4 +20,5 @@ HIDDEN = "***"
 def redact(text: str) -> str:
     """`text` with the credentials of every URL in it replaced by ***."""
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{HIDDEN}@", text)
+    text = _BARE_USERINFO.sub(f"{HIDDEN}@", text)
     return _SECRET_QUERY.sub(lambda m: f"{m['key']}{HIDDEN}", text)

@@ -19,7 +19,7 @@ BANNER_HEIGHT_FRACTION = 0.2  # the NO SIGNAL banner: a band across the middle o
 @dataclass
 class OverlayInfo:
     probability: float | None  # None until the classifier has spoken
-    threshold: float
+    threshold: float | None  # the classifier's, None until it has spoken
     camera_state: str
     frame_age_s: float | None
     fps: float
@@ -68,17 +68,19 @@ def draw_no_signal(region: np.ndarray) -> None:
                 cv2.FONT_HERSHEY_SIMPLEX, scale * 1.5, (255, 255, 255), 3, cv2.LINE_AA)
 
 
-def draw_probability_bar(out: np.ndarray, probability: float | None, threshold: float) -> None:
-    """In place, along the bottom BAR_HEIGHT rows: the probability, the threshold line, the value."""
+def draw_probability_bar(out: np.ndarray, probability: float | None, threshold: float | None) -> None:
+    """In place, along the bottom BAR_HEIGHT rows: the probability, the threshold line (the classifier's,
+    None until it has spoken), the value."""
     height, width = out.shape[:2]
     top = height - BAR_HEIGHT
-    success = probability is not None and is_success(probability, threshold)
+    success = probability is not None and threshold is not None and is_success(probability, threshold)
     cv2.rectangle(out, (0, top), (width - 1, height - 1), BAR_BACKGROUND_BGR, -1)
     if probability is not None:
         filled = round(probability * (width - 1))
         cv2.rectangle(out, (0, top), (filled, height - 1), SUCCESS_BGR if success else FAILURE_BGR, -1)
-    x_threshold = round(threshold * (width - 1))
-    cv2.line(out, (x_threshold, top - 4), (x_threshold, height - 1), (255, 255, 255), 2)
+    if threshold is not None:
+        x_threshold = round(threshold * (width - 1))
+        cv2.line(out, (x_threshold, top - 4), (x_threshold, height - 1), (255, 255, 255), 2)
     label = "p = --" if probability is None else f"p = {probability:.2f}"
     label += "  SUCCESS" if success else ""
     cv2.putText(out, label, (8, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)

@@ -51,6 +51,11 @@ class NodeLaunch:
         """camera, reward, preview: the YAML's `/**/<node_name>` block applies."""
         return self.executable.removesuffix("_node")
 
+    @property
+    def fqn(self) -> str:
+        """The node's full name (/front/camera): what the YAML's keys are matched against."""
+        return f"{self.namespace.rstrip('/')}/{self.node_name}"
+
 
 def _split(text: str) -> list[str]:
     return [item.strip() for item in text.split(",")] if text.strip() else []

@@ -4,6 +4,7 @@ from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 from cam_guard.capture.supervisor import CaptureStatus
 from cam_guard.capture.watchdog import CameraState
+from cam_guard.common.redact import redact
 
 # Streaming below this share of the expected rate is a warning: slow is not stalled, but a
 # trainer wants to know (a USB bandwidth limit or a throttled source looks like this).
@@ -20,6 +21,8 @@ def _level_and_message(status: CaptureStatus, expected_fps: float) -> tuple[byte
         return DiagnosticStatus.WARN, f"{state.value.lower().replace('_', ' ')}: {status.reason}"
     if state is CameraState.STOPPED:
         return DiagnosticStatus.WARN, "stopped"
+    if state is CameraState.RECONFIGURING:
+        return DiagnosticStatus.WARN, f"reconfiguring: {status.reason}"
     return DiagnosticStatus.ERROR, f"{state.value.lower()}: {status.reason}"
 
 
@@ -53,5 +56,11 @@ def camera_diagnostic(status: CaptureStatus, name: str, expected_fps: float,
         "recent_errors": " | ".join(status.recent_errors),
     }
     values.update({f"control.{name}": text for name, text in status.controls.items()})
-    return DiagnosticStatus(level=level, name=name, message=message, hardware_id=status.source,
-                            values=[KeyValue(key=k, value=v) for k, v in values.items()])
+    return DiagnosticStatus(level=level, name=name, message=redact(message), hardware_id=status.source,
+                            values=[KeyValue(key=k, value=redact(v)) for k, v in values.items()])
+
+
+def inactive_camera_diagnostic(name: str) -> DiagnosticStatus:
+    """A managed camera_node that is not active holds no device and captures nothing."""
+    return DiagnosticStatus(level=DiagnosticStatus.WARN, name=name, message="not active: camera released (lifecycle)",
+                            values=[KeyValue(key="state", value=CameraState.STOPPED.value)])

@@ -7,13 +7,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import rclpy
 import yaml
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy._rclpy_pybind11 import RCLError
-from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
@@ -23,11 +20,12 @@ from cam_guard.common.redact import redact
 from cam_guard.ros.parameters import ConfigError
 from cam_guard.ros.transport import apply_shm_profile, remove_orphaned_fastdds_segments
 
-ROSOUT_MATCH_TIMEOUT_S = 2.0  # how long a node exiting on an error waits for a /rosout reader (discovery)
+ROSOUT_MATCH_TIMEOUT_S = 3.0  # how long a node exiting on an error waits for a /rosout reader (discovery)
 ROSOUT_DELIVERY_S = 0.5  # then lets the matched reader fetch the line before the participant goes
 
+
 class GuardedNode(Node):
-    """A Node with declared-and-validated parameters and an explicit exit code."""
+    """A Node with an explicit exit code; its parameters are a LiveParameters table (ros/parameters.py)."""
 
     starting: "GuardedNode | None" = None  # the node whose constructor is running (run_node reports its error)
 
@@ -35,29 +33,6 @@ class GuardedNode(Node):
         super().__init__(name)
         GuardedNode.starting = self
         self.exit_code: int | None = None  # set to stop spinning with this code
-
-    def param(self, name: str, default: Any, description: str = "", *, dynamic_typing: bool = False,
-              int_range: tuple[int, int] | None = None,
-              float_range: tuple[float, float] | None = None,
-              choices: Sequence[str] | None = None) -> Any:
-        descriptor = ParameterDescriptor(name=name, description=description, read_only=True,
-                                         dynamic_typing=dynamic_typing)
-        if int_range is not None:
-            descriptor.integer_range = [IntegerRange(from_value=int_range[0], to_value=int_range[1], step=0)]
-        if float_range is not None:
-            descriptor.floating_point_range = [
-                FloatingPointRange(from_value=float(float_range[0]), to_value=float(float_range[1]), step=0.0)]
-        if choices is not None:
-            descriptor.additional_constraints = "one of: " + ", ".join(choices)
-        try:
-            value = self.declare_parameter(name, default, descriptor).value
-        except ParameterException as exc:
-            raise ConfigError(_one_line(exc, name, int_range or float_range)) from None
-        if dynamic_typing:
-            value = str(value)  # `-p device:=0` arrives as an integer
-        if choices is not None and value not in choices:
-            raise ConfigError(f"parameter '{name}' = '{value}' is not one of: {', '.join(choices)}")
-        return value
 
     def publish_while_up(self, publish: Callable[[], None]) -> bool:
         """Run `publish` from a worker thread; False, instead of an RCLError, when Ctrl-C has
@@ -72,13 +47,6 @@ class GuardedNode(Node):
 
     def close(self) -> None:
         """Stop threads and release resources; called once on the way out."""
-
-
-def _one_line(exc: Exception, name: str, bounds: tuple[float, float] | None) -> str:
-    text = " ".join(str(exc).split())
-    if bounds is not None and "range" in text.lower():
-        return f"parameter '{name}' is out of range [{bounds[0]}, {bounds[1]}]"
-    return f"parameter '{name}': {text}"
 
 
 def spin_until_shutdown(node: Node, should_stop: Callable[[], bool] = lambda: False,

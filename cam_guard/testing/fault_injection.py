@@ -12,6 +12,7 @@ on stdin (or piped in as a script), to rehearse faults against one's own setup.
 """
 
 import argparse
+import base64
 import contextlib
 import os
 import shutil
@@ -53,9 +54,11 @@ class MjpegFaultServer:
     """
 
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0,
-                 path: str = "/stream.mjpg", quality: int = 80, cycle_frames: int = 0) -> None:
+                 path: str = "/stream.mjpg", quality: int = 80, cycle_frames: int = 0,
+                 credentials: tuple[str, str] | None = None) -> None:
         """`cycle_frames` > 0 pre-encodes that many frames and repeats them (cheap, for benchmarks);
-        0 encodes every frame, so the frame number in the pixels is exact (for tests)."""
+        0 encodes every frame, so the frame number in the pixels is exact (for tests).
+        `credentials` (user, password): answer 401 unless the request carries them (HTTP basic auth)."""
         self.width = width
         self.height = height
         self.fps = fps
@@ -63,6 +66,10 @@ class MjpegFaultServer:
         self.quality = quality
         self.frames_sent = 0
         self.request_seen = threading.Event()  # set by each stream request: an open is under way
+        self._authorization = None if credentials is None else \
+            "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
+        self.rejected_requests = 0  # requests without the right credentials
+        self.open_streams = 0  # connections being streamed to right now
         self._lock = threading.Lock()
         self._flowing = threading.Event()
         self._flowing.set()
@@ -196,6 +203,13 @@ class MjpegFaultServer:
                 if self.path != owner.path:
                     self.send_error(404)
                     return
+                if owner._authorization is not None and self.headers.get("Authorization") != owner._authorization:
+                    owner.rejected_requests += 1
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 generation = owner._generation
                 owner.request_seen.set()
                 self.send_response(200)
@@ -203,6 +217,8 @@ class MjpegFaultServer:
                 self.send_header("Cache-Control", "no-cache")
                 self.end_headers()
                 next_due = time.monotonic()
+                with owner._lock:
+                    owner.open_streams += 1
                 try:
                     while generation == owner._generation and owner._server is not None:
                         if not owner._flowing.wait(timeout=0.1):
@@ -232,6 +248,8 @@ class MjpegFaultServer:
                     return
                 finally:
                     self.close_connection = True
+                    with owner._lock:
+                        owner.open_streams -= 1
 
         return Handler
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter, parameter_value_to_python
@@ -197,8 +199,27 @@ class RemoteParameters:
         response = wait_future(self._client.get_parameters(list(names)), timeout, "get_parameters")
         return [parameter_value_to_python(value) for value in response.values]
 
-    def describe(self, *names: str, timeout: float = 10) -> list[Any]:
-        return wait_future(self._client.describe_parameters(list(names)), timeout, "describe_parameters").descriptors
+    def names(self, timeout: float = 10) -> list[str]:
+        return wait_future(self._client.list_parameters(), timeout, "list_parameters").result.names
+
+
+class RemoteLifecycle:
+    """A managed node's lifecycle services, as `ros2 lifecycle set` uses them."""
+
+    def __init__(self, probe: RosProbe, node_name: str, timeout: float = 20) -> None:
+        self._change = probe.node.create_client(ChangeState, f"{node_name}/change_state")
+        self._get = probe.node.create_client(GetState, f"{node_name}/get_state")
+        for client in (self._change, self._get):
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise AssertionError(f"{node_name} offers no lifecycle services after {timeout} s")
+
+    def transition(self, label: str, timeout: float = 10) -> bool:
+        """'configure', 'activate', 'deactivate', 'cleanup' or 'shutdown'; True if it succeeded."""
+        request = ChangeState.Request(transition=Transition(label=label))
+        return wait_future(self._change.call_async(request), timeout, f"lifecycle {label}").success
+
+    def state(self, timeout: float = 10) -> str:
+        return wait_future(self._get.call_async(GetState.Request()), timeout, "get_state").current_state.label
 
 
 def process_alive(pid: int) -> bool:

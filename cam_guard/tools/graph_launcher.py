@@ -8,12 +8,13 @@ crashed with back-off, and exits 0 once every node has stopped.
     hilserl_graph [--cameras front,wrist] [--devices DEV,DEV] [--config FILE] [--set NODE.PARAM=VALUE ...]
                   [--headless|--window] [--web-port PORT] [--duration S]
 
-`--cameras` starts one camera_node per name, in namespace /<name>; see cam_guard.ros.cell.
+`--cameras` starts one camera_node per name, in namespace /<name>; see cam_guard.ros.cell. Every
+node's parameters (YAML, camera list, `--set`) are checked by that node's own rules before any node
+starts (cam_guard.tools.graph_config): a bad value is one error line and exit 2, nothing started.
 """
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -21,15 +22,17 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from cam_guard.common.child_process import LAUNCHER_PID_VAR
+from cam_guard.common.redact import redact
 from cam_guard.common.startup import deferred_interrupts, mark_started, stop_requested
 from cam_guard.ros.cell import CAMERA_NODE, CellError, NodeLaunch, cell_nodes, parse_cell
+from cam_guard.ros.parameters import ConfigError, as_text
 from cam_guard.ros.runtime import prepare_ros_process
+from cam_guard.tools.graph_config import EXIT_BAD_CONFIG, PlannedNode, check_graph, node_parameter, parameter_names
 
-EXIT_BAD_CONFIG = 2  # a node rejected its parameters: restarting cannot help
+Overrides = dict[str, dict[str, Any]]  # `--set` target (camera, a camera's name, reward, preview) -> values
 STOP_GRACE_S = 5.0
 BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 5.0
@@ -68,33 +71,46 @@ class ManagedNode:
         print(f"[hilserl_graph] started {self.name} (pid {self.proc.pid})", flush=True)
 
 
-def parse_overrides(items: list[str], nodes: list[NodeLaunch]) -> dict[str, list[str]]:
-    """`camera.device=/dev/video0` -> {'camera': ['-p', 'device:=/dev/video0']}. NODE is `camera` (every
-    camera), a camera's name (that camera only), `reward` or `preview`."""
-    targets = list(dict.fromkeys([CAMERA_NODE, *(n.label for n in nodes)]))
-    overrides: dict[str, list[str]] = {}
+def parse_overrides(items: list[str], nodes: list[NodeLaunch]) -> Overrides:
+    """`camera.width=320` -> {'camera': {'width': 320}}, each value checked by that node's own rules. NODE
+    is `camera` (every camera), a camera's name (that camera only), `reward` or `preview`."""
+    executables = {CAMERA_NODE: "camera_node", **{n.label: n.executable for n in nodes}}
+    overrides: Overrides = {}
     for item in items:
-        key, sep, value = item.partition("=")
+        key, sep, text = item.partition("=")
         node, dot, param = key.partition(".")
-        if not sep or not dot or node not in targets or not param:
-            raise SystemExit(f"hilserl_graph: error: --set '{item}' must be NODE.PARAM=VALUE with NODE in "
-                             f"{', '.join(targets)}")
-        overrides.setdefault(node, []).extend(["-p", f"{param}:={value}"])
+        if not sep or not dot or node not in executables or not param:
+            raise ConfigError(f"--set '{item}' must be NODE.PARAM=VALUE with NODE in {', '.join(executables)}")
+        declared = node_parameter(executables[node], param)
+        if declared is None:
+            raise ConfigError(f"--set '{item}': {node} has no parameter '{param}' "
+                              f"(it has: {', '.join(parameter_names(executables[node]))})")
+        try:
+            overrides.setdefault(node, {})[param] = declared.from_text(text)
+        except ConfigError as exc:
+            raise ConfigError(f"--set {item}: {exc}") from None
     return overrides
 
 
-def node_arguments(node: NodeLaunch, config: Path, overrides: dict[str, list[str]]) -> list[str]:
-    """ROS arguments in precedence order: YAML, what the camera list implies, `--set` for every camera,
-    `--set` for this node (the last one wins)."""
-    derived = [arg for name, value in node.parameters.items() for arg in ("-p", f"{name}:={json.dumps(value)}")]
+def node_overrides(node: NodeLaunch, overrides: Overrides) -> dict[str, Any]:
+    """On top of the YAML, the last one winning: what the camera list implies, `--set` for every
+    camera, `--set` for this node."""
     keys = dict.fromkeys([CAMERA_NODE, node.label] if node.executable == "camera_node" else [node.label])
-    user = [arg for key in keys for arg in overrides.get(key, [])]
+    values = dict(node.parameters)
+    for key in keys:
+        values.update(overrides.get(key, {}))
+    return values
+
+
+def node_arguments(node: NodeLaunch, config: Path, overrides: Overrides) -> list[str]:
+    values = [arg for name, value in node_overrides(node, overrides).items()
+              for arg in ("-p", f"{name}:={as_text(value)}")]
     return ["--ros-args", "-r", f"__node:={node.node_name}", "-r", f"__ns:={node.namespace}",
-            "--params-file", str(config), *derived, *user]
+            "--params-file", str(config), *values]
 
 
 class Graph:
-    def __init__(self, config: Path, nodes: list[NodeLaunch], overrides: dict[str, list[str]]) -> None:
+    def __init__(self, config: Path, nodes: list[NodeLaunch], overrides: Overrides) -> None:
         self.nodes = [ManagedNode(node.label, f"cam_guard.{node.executable}", node_arguments(node, config, overrides))
                       for node in nodes]
         self.failed: str | None = None
@@ -172,19 +188,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     args = parser.parse_args(argv)
     config = args.config or default_config()
-    try:
-        yaml.safe_load(config.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SystemExit(f"hilserl_graph: error: cannot read config '{config}': {exc}") from None
-    try:
+    try:  # every node's parameters, checked by its own rules before any node starts
         nodes = cell_nodes(parse_cell(args.cameras, args.devices))
-    except CellError as exc:
-        raise SystemExit(f"hilserl_graph: error: {exc}") from None
-    overrides = parse_overrides(args.overrides, nodes)
-    if args.window:
-        overrides.setdefault("preview", []).extend(["-p", "show_window:=true"])
-    if args.web_port is not None:
-        overrides.setdefault("preview", []).extend(["-p", f"web_port:={args.web_port}"])
+        overrides = parse_overrides(args.overrides, nodes)
+        if args.window:
+            overrides.setdefault("preview", {})["show_window"] = True
+        if args.web_port is not None:
+            overrides.setdefault("preview", {})["web_port"] = args.web_port
+        check_graph([config], [PlannedNode(n.executable, n.fqn, node_overrides(n, overrides)) for n in nodes])
+    except (CellError, ConfigError) as exc:
+        print(f"[hilserl_graph] error: {redact(str(exc))}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_BAD_CONFIG) from None
     prepare_ros_process(follow_starter=False)  # the profile choice is inherited by every node
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     graph = Graph(config, nodes, overrides)

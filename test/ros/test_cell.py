@@ -13,6 +13,7 @@ from cam_guard.ros.cell import (
     parse_cell,
     state_topic_for,
 )
+from cam_guard.ros.parameters import ConfigError
 from cam_guard.tools.graph_launcher import node_arguments, parse_overrides
 
 
@@ -64,8 +65,8 @@ def test_launcher_arguments_layer_yaml_camera_list_every_camera_then_one_camera(
     overrides = parse_overrides(["camera.fps=15", "wrist.fps=10", "reward.threshold=0.7"], nodes)
     front, wrist, reward, _ = (node_arguments(n, Path("/c.yaml"), overrides) for n in nodes)
     assert front == ["--ros-args", "-r", "__node:=camera", "-r", "__ns:=/front", "--params-file", "/c.yaml",
-                     "-p", 'device:="0"', "-p", "fps:=15"]
-    assert wrist[-6:] == ["-p", 'device:="synthetic"', "-p", "fps:=15", "-p", "fps:=10"], "the last one wins"
-    assert reward[-4:] == ["-p", 'image_topics:=["/front/image_raw", "/wrist/image_raw"]', "-p", "threshold:=0.7"]
-    with pytest.raises(SystemExit, match="NODE in camera, front, wrist, reward, preview"):
+                     "-p", "device:='0'", "-p", "fps:=15.0"]  # typed as the node declares them
+    assert wrist[-4:] == ["-p", "device:=synthetic", "-p", "fps:=10.0"], "the last one wins"
+    assert reward[-4:] == ["-p", "image_topics:=[/front/image_raw, /wrist/image_raw]", "-p", "threshold:=0.7"]
+    with pytest.raises(ConfigError, match="NODE in camera, front, wrist, reward, preview"):
         parse_overrides(["side.fps=15"], nodes)

@@ -3,14 +3,18 @@
 import os
 import signal
 import time
+from pathlib import Path
 
+import pytest
 from geometry_msgs.msg import Vector3Stamped
-from helpers import NodeProcess, banner_is_no_signal, children, node_pid, process_alive
+from helpers import NodeProcess, banner_is_no_signal, children, error_lines, node_pid, process_alive
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 
 from cam_guard.capture.synthetic import read_frame_counter
 from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "hilserl.yaml"
 
 
 def test_graph_flows_survives_a_camera_kill_and_stops_cleanly(probe, tmp_path):
@@ -71,11 +75,40 @@ def test_graph_flows_survives_a_camera_kill_and_stops_cleanly(probe, tmp_path):
 
 
 def test_graph_does_not_restart_a_node_with_bad_parameters(ros):
-    with NodeProcess("cam_guard.tools.graph_launcher", args=["--set", "camera.width=1"]) as graph:
-        code = graph.wait(timeout=30)
+    # A model file that is gone passes every parameter rule; only loading it fails (exit 2).
+    with NodeProcess("cam_guard.tools.graph_launcher",
+                     args=["--set", "reward.backend=onnx", "--set", "reward.model_path=/no/such/model.onnx",
+                           "--set", "camera.device=synthetic"]) as graph:
+        code = graph.wait(timeout=60)
         output = graph.output()
     assert code == 1
-    assert "camera rejected its parameters" in output and "restarting in" not in output
+    assert "reward rejected its parameters" in output and "restarting in" not in output
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("reward.threshold=abc", "--set reward.threshold=abc: parameter 'threshold' must be of type double, not string"),
+    ("camera.width=1", "--set camera.width=1: parameter 'width' is out of range [16, 7680]"),
+    ("reward.backend=foo", "parameter 'backend' = 'foo' is not one of: color, onnx, lerobot"),
+    ("reward.treshold=0.7", "reward has no parameter 'treshold'"),
+])
+def test_graph_checks_every_parameter_before_starting_any_node(ros, override, message):
+    with NodeProcess("cam_guard.tools.graph_launcher", args=["--set", override]) as graph:
+        code = graph.wait(timeout=60)
+        output = graph.output()
+    assert code == 2, output
+    errors = error_lines(output)
+    assert len(errors) == 1 and message in errors[0], output
+    assert "started" not in output and "Traceback" not in output
+
+
+def test_graph_checks_the_yaml_before_starting_any_node(ros, tmp_path):
+    config = tmp_path / "hilserl.yaml"
+    config.write_text(DEFAULT_CONFIG.read_text().replace("fps: 30.0", "fps: 30"))  # an integer: rclpy refuses it
+    with NodeProcess("cam_guard.tools.graph_launcher", args=["--config", str(config)]) as graph:
+        code = graph.wait(timeout=60)
+        output = graph.output()
+    assert code == 2 and "/camera: parameter 'fps' must be of type double, not integer" in output, output
+    assert "started" not in output
 
 
 def test_graph_rejects_a_malformed_override(ros):
