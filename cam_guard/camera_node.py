@@ -1,13 +1,14 @@
 """camera_node: publishes a camera that is watched, restarted and never silently dead.
 
 Capture happens in a worker process (see capture_supervisor); this node only publishes the
-newest frame it hands over, from a thread of its own so DDS never delays the watchdog.
+newest frame it hands over, each topic from a thread of its own (ros.publishing), so neither DDS
+nor one topic's readers delay the watchdog or another topic.
 """
 
 import threading
 
 import cv2
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, KeyValue
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
@@ -15,13 +16,13 @@ from cam_guard.capture.sources import CaptureSettings, SourceError
 from cam_guard.capture.supervisor import CaptureSupervisor, candidate_sources
 from cam_guard.capture.watchdog import CameraState, WatchdogConfig
 from cam_guard.common.frame_ring import Frame
-from cam_guard.common.latest import LatestValue
 from cam_guard.ros import control_parameters
 from cam_guard.ros.camera_info import camera_info_for, load_calibration
 from cam_guard.ros.cell import default_frame_id
 from cam_guard.ros.diagnostics import camera_diagnostic
 from cam_guard.ros.image_conversion import stamp_from_ns, to_compressed_msg, to_image_msg
 from cam_guard.ros.parameters import LiveParameters
+from cam_guard.ros.publishing import ReaderLag, TopicPublisher
 from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
 from cam_guard.ros.transport import QOS_CHOICES, image_qos, latched_qos
 
@@ -84,17 +85,19 @@ class CameraNode(GuardedNode):
         self._expected_fps = settings.fps
 
         qos = image_qos(qos_name)
-        self._image_pub = self.create_publisher(Image, "image_raw", qos)
-        self._compressed_pub = self.create_publisher(CompressedImage, "image_raw/compressed", qos)
-        self._info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
+        is_up = self.context.ok
+        self._raw = TopicPublisher(self.create_publisher(Image, "image_raw", qos), self._image_msg, is_up, self._log)
+        self._compressed = TopicPublisher(self.create_publisher(CompressedImage, "image_raw/compressed", qos),
+                                          self._compressed_msg, is_up, self._log, then=self._raw.put)
+        self._info = TopicPublisher(self.create_publisher(CameraInfo, "camera_info", qos), self._info_msg, is_up,
+                                    self._log)
+        self._outputs = [self._compressed, self._raw, self._info]
+        self._lag = ReaderLag(self._outputs, self._log)
+        self._behind: list[str] = []
         self._state_pub = self.create_publisher(String, "camera_state", latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._published = 0
-        self._publisher_failed = False
         self._state_changed = threading.Event()
-        self._frames: LatestValue[Frame] = LatestValue()
-        self._publisher = threading.Thread(target=self._publish_loop, name="camera-publisher", daemon=True)
-        self._supervisor = CaptureSupervisor(candidates, settings, watchdog, self._frames.put, self._log,
+        self._supervisor = CaptureSupervisor(candidates, settings, watchdog, self._on_frame, self._log,
                                              self._on_state, warmup)
         # Live: a change goes to the camera at once; a value outside what it reported is refused.
         self._controls = LiveParameters(
@@ -102,10 +105,10 @@ class CameraNode(GuardedNode):
             lambda values: control_parameters.build(values, self._supervisor.control_ranges()),
             lambda controls, _changed: self._supervisor.set_controls(controls))
         self._supervisor.set_controls(self._controls.config)
-        self._publisher.start()
         self._supervisor.start()
         self.create_timer(0.05, self._watch_state)
         self.create_timer(1.0, self._publish_diagnostics)
+        self.create_timer(1.0, self._check_readers)
         self.get_logger().info(f"camera on {candidates[0]} → {self.resolve_topic_name('image_raw')} "
                                f"({self._encoding}, qos={qos_name})")
 
@@ -119,37 +122,35 @@ class CameraNode(GuardedNode):
         else:
             logger.error(message)
 
-    def _publish_loop(self) -> None:
-        try:
-            self._publish_frames()
-        except Exception as exc:  # a dead publisher must end the node, not leave it silent
-            if not self._frames.closed:
-                self._log("error", f"publisher thread failed: {exc!r}")
-                self._publisher_failed = True
+    def _on_frame(self, frame: Frame) -> None:
+        # Called from the supervisor thread; each topic's thread converts and publishes its copy.
+        # The JPEG goes out before the raw frame (its thread hands the frame on): a raw frame to a
+        # reader behind a slow link fills the shared UDP send buffer, and what comes after it on
+        # that link is dropped until it drains; far readers of the JPEG must not be that.
+        if frame.jpeg is not None and self._publish_compressed:
+            self._compressed.put(frame)
+        else:
+            self._raw.put(frame)
+        self._info.put(frame)
 
-    def _publish_frames(self) -> None:
-        while not self._frames.closed:
-            frame = self._frames.take(timeout=0.2)
-            if frame is not None and not self.publish_while_up(lambda f=frame: self._publish(f)):
-                return
-
-    def _publish(self, frame: Frame) -> None:
+    def _image_msg(self, frame: Frame) -> Image | None:
         # Pixels only for someone: with no image_raw subscriber the worker checks JPEGs instead of
         # decoding them, and nothing is converted here (a remote viewer of image_raw/compressed).
-        wants_pixels = self._image_pub.get_subscription_count() > 0
+        wants_pixels = self._raw.readers() > 0
         self._supervisor.set_decode(wants_pixels)
-        if wants_pixels and frame.image is not None:
-            image = frame.image
-            if self._encoding == "rgb8":
-                image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-            self._image_pub.publish(to_image_msg(image, self._encoding, frame.stamp_ns, self._frame_id))
-        if frame.jpeg is not None and self._publish_compressed:
-            self._compressed_pub.publish(to_compressed_msg(frame.jpeg, "jpeg", frame.stamp_ns, self._frame_id))
+        if not wants_pixels or frame.image is None:
+            return None
+        image = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB) if self._encoding == "rgb8" else frame.image
+        return to_image_msg(image, self._encoding, frame.stamp_ns, self._frame_id)
+
+    def _compressed_msg(self, frame: Frame) -> CompressedImage:
+        return to_compressed_msg(frame.jpeg, "jpeg", frame.stamp_ns, self._frame_id)
+
+    def _info_msg(self, frame: Frame) -> CameraInfo:
         info = camera_info_for(frame.width, frame.height, self._calibration)
         info.header.stamp = stamp_from_ns(frame.stamp_ns)
         info.header.frame_id = self._frame_id
-        self._info_pub.publish(info)
-        self._published += 1
+        return info
 
     def _on_state(self, state: CameraState, _reason: str) -> None:
         # Called from the supervisor thread at each transition; rclpy publishers are thread-safe.
@@ -162,23 +163,31 @@ class CameraNode(GuardedNode):
         if self._state_changed.is_set():  # diagnostics follow a state change at once, not next second
             self._state_changed.clear()
             self._publish_diagnostics()
-        if self._supervisor.failed.is_set() or self._publisher_failed:
+        if self._supervisor.failed.is_set() or any(p.error for p in self._outputs):
             self.get_logger().error(f"giving up: {self._supervisor.status().reason or 'publisher failed'}")
             self.exit_code = EXIT_CAMERA_FAILED
 
     def _publish_diagnostics(self) -> None:
         status = self._supervisor.status()
+        # camera_info goes out with every frame, pixels wanted or not: it counts the frames published.
         diag = camera_diagnostic(status, f"cam_guard: {self.get_fully_qualified_name()}",
-                                 self._expected_fps, self._published, self._frames.dropped)
+                                 self._expected_fps, self._info.published, self._info.dropped)
+        extra = self._lag.diagnostic_values(self._behind)
+        for output in self._outputs:
+            extra.update(output.diagnostic_values())
+        diag.values.extend(KeyValue(key=k, value=v) for k, v in extra.items())
         array = DiagnosticArray(status=[diag])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 
+    def _check_readers(self) -> None:
+        self._behind = self._lag.check()
+
     def close(self) -> None:
         failed = self._supervisor.failed.is_set()
         self._supervisor.stop()
-        self._frames.close()
-        self._publisher.join(timeout=1.0)
+        for output in self._outputs:
+            output.close()
         if self.context.ok() and not failed:  # FAILED stays the last word of a camera that gave up
             self._state_pub.publish(String(data=CameraState.STOPPED.value))
 

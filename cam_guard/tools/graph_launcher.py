@@ -27,6 +27,7 @@ import yaml
 from cam_guard.common.child_process import LAUNCHER_PID_VAR
 from cam_guard.common.startup import deferred_interrupts, mark_started, stop_requested
 from cam_guard.ros.cell import CAMERA_NODE, CellError, NodeLaunch, cell_nodes, parse_cell
+from cam_guard.ros.fastdds_setup import FastDdsSetupError
 from cam_guard.ros.runtime import prepare_ros_process
 
 EXIT_BAD_CONFIG = 2  # a node rejected its parameters: restarting cannot help
@@ -185,7 +186,12 @@ def main(argv: list[str] | None = None) -> None:
         overrides.setdefault("preview", []).extend(["-p", "show_window:=true"])
     if args.web_port is not None:
         overrides.setdefault("preview", []).extend(["-p", f"web_port:={args.web_port}"])
-    prepare_ros_process(follow_starter=False)  # the profile choice is inherited by every node
+    try:
+        notes = prepare_ros_process(follow_starter=False)  # the profile choice is inherited by every node
+    except FastDdsSetupError as exc:
+        raise SystemExit(f"hilserl_graph: error: {exc}") from None
+    for note in notes:
+        print(f"[hilserl_graph] {note}", flush=True)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     graph = Graph(config, nodes, overrides)
     mark_started()  # Ctrl-C / SIGTERM now set stop_requested: the nodes are stopped, then we exit
