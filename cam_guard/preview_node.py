@@ -24,9 +24,10 @@ from cam_guard.preview.pacing import DrawPacer
 from cam_guard.preview.tiles import Tile, draw_cell
 from cam_guard.preview.web import PreviewWeb
 from cam_guard.ros.cell import camera_label, state_topic_for
-from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns, to_image_msg
+from cam_guard.ros.image_conversion import stamp_to_ns, to_image_msg
+from cam_guard.ros.image_input import TRANSPORT_HELP, TRANSPORTS, ImageMessage, input_topic, subscribe_images, to_array
 from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
-from cam_guard.ros.transport import image_qos, latched_qos, newest_only_subscription_qos
+from cam_guard.ros.transport import image_qos, latched_qos
 
 
 class PreviewNode(GuardedNode):
@@ -34,6 +35,7 @@ class PreviewNode(GuardedNode):
         super().__init__("preview")
         image_topics = [t for t in self.param("image_topics", ["image_raw"], "camera images, one tile each "
                                               "(each camera's state is read from camera_state beside it)") if t]
+        transport = self.param("transport", "raw", TRANSPORT_HELP, choices=TRANSPORTS)
         reward_topic = self.param("reward_topic", "reward/stamped", "reward_node's stamped output")
         self._threshold = self.param("threshold", 0.5, "threshold shown until reward messages carry one",
                                      float_range=(0.0, 1.0))
@@ -47,23 +49,22 @@ class PreviewNode(GuardedNode):
         cameras = len(image_topics)
         self._labels = [camera_label(t) for t in image_topics]
         self._arrivals: LatestValue[int] = LatestValue()  # which camera delivered last
-        self._latest: list[Image | None] = [None] * cameras
+        self._latest: list[ImageMessage | None] = [None] * cameras
         self._reward: Vector3Stamped | None = None
         self._camera_states = ["UNKNOWN"] * cameras
         self._incoming = [RateMeter() for _ in range(cameras)]
         self._window = self._show_window and self._open_window()
         self._pub = self.create_publisher(Image, "preview/image", image_qos("reliable"))
         for i, topic in enumerate(image_topics):
-            self.create_subscription(Image, topic, lambda msg, i=i: self._on_image(i, msg),
-                                     newest_only_subscription_qos())
+            subscribe_images(self, topic, transport, lambda msg, i=i: self._on_image(i, msg))
             self.create_subscription(String, state_topic_for(topic), lambda msg, i=i: self._on_state(i, msg),
                                      latched_qos())
         self.create_subscription(Vector3Stamped, reward_topic, self._on_reward, 10)
         self._web = self._serve_web(image_topics)
         self._renderer = threading.Thread(target=self._render_loop, name="preview-render", daemon=True)
         self._renderer.start()
-        self.get_logger().info(f"drawing {', '.join(image_topics)} + {reward_topic} → "
-                               f"{self.resolve_topic_name('preview/image')}")
+        inputs = ", ".join(input_topic(t, transport) for t in image_topics)
+        self.get_logger().info(f"drawing {inputs} + {reward_topic} → {self.resolve_topic_name('preview/image')}")
 
     def _open_window(self) -> bool:
         try:
@@ -88,7 +89,7 @@ class PreviewNode(GuardedNode):
         self.get_logger().info(f"web view on http://{host}:{port}/")
         return web
 
-    def _on_image(self, camera: int, msg: Image) -> None:
+    def _on_image(self, camera: int, msg: ImageMessage) -> None:
         self._incoming[camera].add()
         self._latest[camera] = msg
         self._arrivals.put(camera)
@@ -123,10 +124,10 @@ class PreviewNode(GuardedNode):
                 return
 
     @staticmethod
-    def _frame_age(msg: Image) -> float:
+    def _frame_age(msg: ImageMessage) -> float:
         return (time.time_ns() - stamp_to_ns(msg.header.stamp)) / 1e9
 
-    def _draw(self, fresh: Image | None) -> None:
+    def _draw(self, fresh: ImageMessage | None) -> None:
         reward = self._reward
         probability = reward.vector.x if reward is not None else None
         threshold = reward.vector.y if reward is not None else self._threshold
@@ -136,7 +137,7 @@ class PreviewNode(GuardedNode):
             info = OverlayInfo(probability=probability, threshold=threshold, camera_state=state,
                                frame_age_s=self._frame_age(msg) if msg is not None else None,
                                fps=incoming.rate_hz(), stale_after_s=self._stale_after)
-            tiles.append(Tile(label, from_image_msg(msg, "bgr8") if msg is not None else None, info))
+            tiles.append(Tile(label, to_array(msg, "bgr8") if msg is not None else None, info))
         overlay = draw_cell(tiles)
         # A drawn frame keeps the capture stamp of the frame that made it; a NO SIGNAL picture is
         # stamped when drawn.

@@ -25,11 +25,12 @@ def cell(context: LaunchContext) -> list[Node]:
         return LaunchConfiguration(name).perform(context)
 
     threshold = ParameterValue(LaunchConfiguration("threshold"), value_type=float)
+    transport = ParameterValue(LaunchConfiguration("transport"), value_type=str)
     per_node = {  # launch arguments that override the YAML, on top of what the camera list sets
         "reward_node": {"backend": ParameterValue(LaunchConfiguration("backend"), value_type=str),
                         "model_path": ParameterValue(LaunchConfiguration("model"), value_type=str),
-                        "threshold": threshold},
-        "preview_node": {"threshold": threshold,
+                        "threshold": threshold, "transport": transport},
+        "preview_node": {"threshold": threshold, "transport": transport,
                          "web_port": ParameterValue(LaunchConfiguration("web_port"), value_type=int),
                          "show_window": ParameterValue(NotSubstitution(LaunchConfiguration("headless")),
                                                        value_type=bool)},
@@ -64,5 +65,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("threshold", default_value="0.5", description="success threshold"),
         DeclareLaunchArgument("headless", default_value="true", description="false: also a preview window"),
         DeclareLaunchArgument("web_port", default_value="0", description="preview in a browser on this port (0: off)"),
+        DeclareLaunchArgument("transport", default_value="raw",
+                              description="what reward and preview read: raw, or compressed (across machines)"),
         OpaqueFunction(function=cell),
     ])
