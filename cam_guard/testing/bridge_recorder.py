@@ -10,12 +10,10 @@ the bridge reports (topic "bridge/state": text). Runs until SIGINT/SIGTERM.
 
 import argparse
 import json
-import signal
-import threading
 import time
 
 from cam_guard.bridge.client import BridgeClient
-from cam_guard.common.child_process import die_with_parent
+from cam_guard.common.child_process import stop_event_of_child
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,10 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-width", type=int, default=1920)
     parser.add_argument("--max-height", type=int, default=1080)
     args = parser.parse_args(argv)
-    die_with_parent()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_event_of_child()
     client = BridgeClient(args.topic, "rgb", args.state_topic, args.reward_topic, args.max_width, args.max_height,
                           args.transport)
     client.start()

@@ -7,10 +7,8 @@ Frames are pre-encoded and repeated (`cycle_frames`), so serving costs next to n
 """
 
 import argparse
-import signal
-import threading
 
-from cam_guard.common.child_process import die_with_parent
+from cam_guard.common.child_process import stop_event_of_child
 from cam_guard.testing.fault_injection import MjpegFaultServer
 
 
@@ -22,10 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--cycle-frames", type=int, default=60)
     args = parser.parse_args(argv)
-    die_with_parent()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_event_of_child()
     server = MjpegFaultServer(args.width, args.height, args.fps, cycle_frames=args.cycle_frames)
     print(server.start(port=args.port), flush=True)
     try:
