@@ -18,6 +18,7 @@ worker) spent per published frame — a figure the other work on a shared machin
 import argparse
 import os
 import signal
+import sys
 
 import _common  # noqa: F401  (sets the ROS environment first)
 from _common import cpu_seconds, machine, table, tree
@@ -63,6 +64,8 @@ def run(seconds: float, camera_from: str, reliable_far: bool, publication_mode: 
         os.kill(stoppable.pid, signal.SIGCONT)
         if camera.proc.poll() is not None:
             raise SystemExit(f"camera_node exited with {camera.proc.returncode}:\n{camera.output()[-2000:]}")
+        if any(rig.stats("local", RAW, w).count == 0 for w in windows.values()):
+            print(f"a phase without frames; camera_node's log:\n{camera.output()[-3000:]}", file=sys.stderr)
         rows = []
         for name, window in windows.items():
             local = rig.stats("local", RAW, window)
