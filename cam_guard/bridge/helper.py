@@ -110,7 +110,7 @@ class BridgeHelper(Node):
         if present != self._had_publisher:
             self._had_publisher = present
             self._set_presence(present)
-        if self._arrivals.gone() and not self._frames_gone:
+        if self._arrivals.gone() and not self._frames_gone and self._status.state == STREAMING:
             self._frames_gone = True
             self._set_status(follow_state(self._status, NO_FRAMES, time.time_ns()))
 

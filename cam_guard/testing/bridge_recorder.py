@@ -34,13 +34,13 @@ def main(argv: list[str] | None = None) -> None:
     with open(args.out, "a", buffering=1) as out:
         try:
             while not stop.is_set():
-                frame = client.wait_newer(seq, 0.05)
+                frame = client.wait_fresh(seq, 0.05, max_age_s=60.0)
                 now = time.time()
                 if frame is not None:
                     seq = frame.seq
                     out.write(json.dumps({"topic": "bridge/frame", "t": now, "stamp": frame.stamp_ns,
                                           "bytes": frame.image.nbytes}) + "\n")
-                current = client.status()[0]
+                current = client.status().state
                 if current != state:
                     state = current
                     out.write(json.dumps({"topic": "bridge/state", "t": now, "text": state}) + "\n")
