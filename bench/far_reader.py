@@ -10,7 +10,9 @@ in the last phase). Host B: an `image_raw/compressed` reader, and in the middle 
 reader (the same-run baseline), far raw reader, far reader SIGSTOPped, local reader SIGSTOPped.
 Columns: the camera's publish rate (from its diagnostics), fps and latency (arrival − capture stamp)
 at the local reader, fps at B, link MB/s sent by A, and the CPU time camera_node (with its capture
-worker) spent per published frame — a figure the other work on a shared machine does not change.
+worker) spent per published frame — a figure the other work on a shared machine does not change —
+and the share of a core the far raw reader's process used: both hosts share this machine's two cores,
+so what that reader spends receiving is taken from the camera here (on two machines it is not).
 `--camera-from DIR` runs the camera node from another checkout (the code before the fix:
 `git archive <commit> cam_guard | tar -x -C DIR`).
 """
@@ -43,12 +45,16 @@ def run(seconds: float, camera_from: str, reliable_far: bool, publication_mode: 
         rig.wait_records("far_compressed", COMPRESSED, 30, timeout=60)
         rig.wait_records("local", RAW, 30, timeout=30)
         cpu: dict[str, float] = {}
+        far_cpu: dict[str, float] = {}
         windows = {}
+        far = None
 
         def phase(name: str, seconds: float) -> None:
-            before = cpu_seconds(tree(camera.pid))
+            far_pids = [far.pid] if far is not None and far.proc.poll() is None else []
+            before, far_before = cpu_seconds(tree(camera.pid)), cpu_seconds(far_pids)
             windows[name] = rig.window(seconds)
             cpu[name] = cpu_seconds(tree(camera.pid)) - before
+            far_cpu[name] = (cpu_seconds(far_pids) - far_before) / (windows[name].end - windows[name].start)
 
         phase("no far reader", seconds)
         far = rig.start_recorder(b, "far_raw", [f"Image:{RAW}"], *(["--reliable"] if reliable_far else []))
@@ -72,7 +78,8 @@ def run(seconds: float, camera_from: str, reliable_far: bool, publication_mode: 
             published = rig.published_hz("local", window)
             rows.append([name, published, local.fps, local.latency_ms_p50, local.latency_ms_p95,
                          rig.stats("far_compressed", COMPRESSED, window).fps, rig.stats("far_raw", RAW, window).fps,
-                         window.link_mb_s, 1000 * cpu[name] / max(1e-9, published * (window.end - window.start))])
+                         window.link_mb_s, 1000 * cpu[name] / max(1e-9, published * (window.end - window.start)),
+                         far_cpu[name]])
         return rows
 
 
@@ -87,7 +94,8 @@ def main() -> None:
     rows = [[args.label, *row] for row in run(args.seconds, args.camera_from, args.reliable_far, args.publication_mode)]
     print(f"{machine()}; load average {os.getloadavg()[0]:.1f}")
     print(table(["code", "phase", "camera publishes /s", "local fps", "local p50 ms", "local p95 ms",
-                 "compressed fps at B", "raw fps at B", "link MB/s", "camera CPU ms/frame"], rows))
+                 "compressed fps at B", "raw fps at B", "link MB/s", "camera CPU ms/frame", "far reader cores"],
+                rows))
 
 
 if __name__ == "__main__":
