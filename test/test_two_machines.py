@@ -47,7 +47,8 @@ def test_workstation_reads_the_compressed_camera_and_notices_the_link_going_down
         assert camera_hz > 0, "the camera's diagnostics reach the workstation"
         assert frames.fps >= 0.5 * camera_hz, f"bridge got {frames.fps:.1f} fps of the camera's {camera_hz:.1f}"
         assert rewards.fps >= 0.5 * camera_hz, f"rewards at {rewards.fps:.1f}/s, camera at {camera_hz:.1f}/s"
-        assert steady.link_mb_s < 5, f"{steady.link_mb_s:.1f} MB/s: raw frames (83 MB/s) must not cross"
+        # The JPEG to three consumers is ~5.4 MB/s at 30 fps; raw frames to them would fill the 12.5 MB/s link.
+        assert steady.link_mb_s < 10, f"{steady.link_mb_s:.1f} MB/s: raw frames (83 MB/s) must not cross"
         states = [r["text"] for r in rig.records("workstation") if r["topic"] == "/camera_state"]
         assert states[-1:] == ["STREAMING"]
         camera = [v for r in rig.records("workstation") if r["topic"] == "/diagnostics"
