@@ -24,7 +24,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from cam_guard.capture.synthetic import synthetic_frame
 from cam_guard.common.frame_ring import FrameRing, ring_path
 from cam_guard.ros.image_conversion import from_image_msg, to_compressed_msg, to_image_msg
-from cam_guard.ros.transport import apply_shm_profile, image_qos
+from cam_guard.ros.transport import apply_fastdds_profile, image_qos
 from cam_guard.testing.harness import NodeProcess
 
 
@@ -46,7 +46,7 @@ def main() -> None:
         import simplejpeg
     except ImportError:
         simplejpeg = None
-    apply_shm_profile()
+    apply_fastdds_profile()
     rclpy.init()
     node = rclpy.create_node("frame_costs")
     image_pub = node.create_publisher(Image, "bench/image", image_qos("reliable"))

@@ -28,7 +28,7 @@ from geometry_msgs.msg import Vector3Stamped
 from sensor_msgs.msg import Image
 
 from cam_guard.ros.image_conversion import stamp_to_ns
-from cam_guard.ros.transport import apply_shm_profile
+from cam_guard.ros.transport import apply_fastdds_profile
 from cam_guard.testing.fault_injection import MjpegFaultServer
 from cam_guard.testing.harness import NodeProcess, Recorder, RosProbe, diagnostic_values
 
@@ -127,7 +127,7 @@ def main() -> None:
     parser.add_argument("--size", default="1280x720")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    apply_shm_profile()
+    apply_fastdds_profile()
     rclpy.init()
     results = {}
     with RosProbe() as probe:

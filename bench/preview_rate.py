@@ -18,7 +18,7 @@ import _common  # noqa: F401  (sets the ROS environment first)
 import rclpy
 from _common import cpu_seconds, machine, table, tree
 
-from cam_guard.ros.transport import apply_shm_profile
+from cam_guard.ros.transport import apply_fastdds_profile
 from cam_guard.testing.harness import RosProbe, free_port
 from cam_guard.testing.headless_chromium import HeadlessChromium
 from cam_guard.testing.mjpeg_viewer import ViewerProcess
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--max-rate", type=float, default=30.0)
     parser.add_argument("--no-browser", action="store_true", help="skip the chromium case")
     args = parser.parse_args()
-    apply_shm_profile()
+    apply_fastdds_profile()
     rclpy.init()
     port = free_port()
     cases: dict[str, list[RateWindow]] = {NO_VIEWER: [], READERS: [], BROWSER: []}

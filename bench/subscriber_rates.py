@@ -22,7 +22,7 @@ from sensor_msgs.msg import Image
 
 from cam_guard.capture.synthetic import synthetic_frame
 from cam_guard.ros.image_conversion import to_image_msg
-from cam_guard.ros.transport import apply_shm_profile, image_qos
+from cam_guard.ros.transport import apply_fastdds_profile, image_qos
 from cam_guard.testing.harness import NodeProcess, RosProbe
 
 BRIDGE_READER = """
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--size", default="640x480")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    apply_shm_profile()  # this process is the publisher here
+    apply_fastdds_profile()  # this process is the publisher here
     rclpy.init()
     rows = []
     with RosProbe() as probe:

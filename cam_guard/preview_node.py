@@ -26,11 +26,12 @@ from cam_guard.preview.tiles import Tile, draw_cell
 from cam_guard.preview.web import PreviewWeb
 from cam_guard.ros import preview_parameters
 from cam_guard.ros.cell import camera_label, state_topic_for
-from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns, to_image_msg
+from cam_guard.ros.image_conversion import stamp_to_ns, to_image_msg
+from cam_guard.ros.image_input import ImageMessage, input_topic, subscribe_images, to_array
 from cam_guard.ros.parameters import LiveParameters
 from cam_guard.ros.preview_parameters import PreviewConfig
 from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
-from cam_guard.ros.transport import image_qos, latched_qos, newest_only_subscription_qos
+from cam_guard.ros.transport import image_qos, latched_qos
 
 WINDOW_TITLE = "cam_guard preview"
 WINDOW_CLOSED, WINDOW_OPEN, WINDOW_UNAVAILABLE = "closed", "open", "unavailable"
@@ -46,23 +47,22 @@ class PreviewNode(GuardedNode):
         cameras = len(image_topics)
         self._labels = [camera_label(t) for t in image_topics]
         self._arrivals: LatestValue[int] = LatestValue()  # which camera delivered last
-        self._latest: list[Image | None] = [None] * cameras
+        self._latest: list[ImageMessage | None] = [None] * cameras
         self._reward: Vector3Stamped | None = None
         self._camera_states = ["UNKNOWN"] * cameras
         self._incoming = [RateMeter() for _ in range(cameras)]
         self._window = WINDOW_CLOSED
         self._pub = self.create_publisher(Image, "preview/image", image_qos("reliable"))
         for i, topic in enumerate(image_topics):
-            self.create_subscription(Image, topic, lambda msg, i=i: self._on_image(i, msg),
-                                     newest_only_subscription_qos())
+            subscribe_images(self, topic, config.transport, lambda msg, i=i: self._on_image(i, msg))
             self.create_subscription(String, state_topic_for(topic), lambda msg, i=i: self._on_state(i, msg),
                                      latched_qos())
         self.create_subscription(Vector3Stamped, reward_topic, self._on_reward, 10)
         self._web = self._serve_web(image_topics)
         self._renderer = threading.Thread(target=self._render_loop, name="preview-render", daemon=True)
         self._renderer.start()
-        self.get_logger().info(f"drawing {', '.join(image_topics)} + {reward_topic} → "
-                               f"{self.resolve_topic_name('preview/image')}")
+        inputs = ", ".join(input_topic(t, config.transport) for t in image_topics)
+        self.get_logger().info(f"drawing {inputs} + {reward_topic} → {self.resolve_topic_name('preview/image')}")
 
     def _apply(self, config: PreviewConfig, changed: frozenset[str]) -> None:
         """stale_after and show_window are read by the render thread; a new rate starts a new pacer."""
@@ -98,7 +98,7 @@ class PreviewNode(GuardedNode):
         self.get_logger().info(f"web view on http://{host}:{port}/")
         return web
 
-    def _on_image(self, camera: int, msg: Image) -> None:
+    def _on_image(self, camera: int, msg: ImageMessage) -> None:
         self._incoming[camera].add()
         self._latest[camera] = msg
         self._arrivals.put(camera)
@@ -138,10 +138,10 @@ class PreviewNode(GuardedNode):
                 return
 
     @staticmethod
-    def _frame_age(msg: Image) -> float:
+    def _frame_age(msg: ImageMessage) -> float:
         return (time.time_ns() - stamp_to_ns(msg.header.stamp)) / 1e9
 
-    def _draw(self, frames: list[Image | None], fresh: Image | None) -> None:
+    def _draw(self, frames: list[ImageMessage | None], fresh: ImageMessage | None) -> None:
         reward = self._reward  # its y is the reward node's threshold: the one place it is set
         probability = reward.vector.x if reward is not None else None
         threshold = reward.vector.y if reward is not None else None
@@ -151,7 +151,7 @@ class PreviewNode(GuardedNode):
             info = OverlayInfo(probability=probability, threshold=threshold, camera_state=state,
                                frame_age_s=self._frame_age(msg) if msg is not None else None,
                                fps=incoming.rate_hz(), stale_after_s=stale_after)
-            tiles.append(Tile(label, from_image_msg(msg, "bgr8") if msg is not None else None, info))
+            tiles.append(Tile(label, to_array(msg, "bgr8") if msg is not None else None, info))
         overlay = draw_cell(tiles)
         # A drawn frame keeps the capture stamp of the frame that made it; a NO SIGNAL picture is
         # stamped when drawn.

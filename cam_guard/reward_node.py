@@ -13,7 +13,6 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Vector3Stamped
-from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Float32, String
 
 from cam_guard.common.rate_meter import RateMeter
@@ -22,11 +21,12 @@ from cam_guard.reward.grouping import CLASSIFYING, FrameGrouper, FrameSet, rewar
 from cam_guard.reward.success import is_success
 from cam_guard.ros import reward_parameters
 from cam_guard.ros.cell import camera_label, state_topic_for
-from cam_guard.ros.image_conversion import ImageConversionError, from_image_msg, stamp_to_ns
+from cam_guard.ros.image_conversion import ImageConversionError, stamp_to_ns
+from cam_guard.ros.image_input import ImageMessage, input_topic, subscribe_images, to_array
 from cam_guard.ros.parameters import LiveParameters
 from cam_guard.ros.reward_parameters import RewardConfig
 from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
-from cam_guard.ros.transport import latched_qos, newest_only_subscription_qos
+from cam_guard.ros.transport import latched_qos
 
 
 class RewardNode(GuardedNode):
@@ -45,7 +45,7 @@ class RewardNode(GuardedNode):
                               f"{len(topics)}")
         self._backend = f"{config.backend} {config.model_path}".strip()
         self._labels = [camera_label(t) for t in topics]
-        self._grouper: FrameGrouper[Image] = FrameGrouper(len(topics), int(config.max_skew * 1e9))
+        self._grouper: FrameGrouper[ImageMessage] = FrameGrouper(len(topics), int(config.max_skew * 1e9))
         self._wake = threading.Event()  # a frame or a camera state arrived
         self._closing = False
         self._state = ""
@@ -61,14 +61,14 @@ class RewardNode(GuardedNode):
         self._state_pub = self.create_publisher(String, "reward/state", latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         for index, topic in enumerate(topics):
-            self.create_subscription(Image, topic, lambda msg, i=index: self._on_image(i, msg),
-                                     newest_only_subscription_qos())
+            subscribe_images(self, topic, config.transport, lambda msg, i=index: self._on_image(i, msg))
             self.create_subscription(String, state_topic_for(topic), lambda msg, i=index: self._on_state(i, msg),
                                      latched_qos())
         self._worker = threading.Thread(target=self._classify_loop, name="reward-inference", daemon=True)
         self._worker.start()
         self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f"classifying {topics} with {self._backend} (threshold {config.threshold}, "
+        inputs = [input_topic(t, config.transport) for t in topics]
+        self.get_logger().info(f"classifying {inputs} with {self._backend} (threshold {config.threshold}, "
                                f"max skew {config.max_skew * 1000:.0f} ms)")
 
     def _apply(self, config: RewardConfig, changed: frozenset[str]) -> None:
@@ -80,7 +80,7 @@ class RewardNode(GuardedNode):
         if "max_skew" in changed:
             self._grouper.max_skew_ns = int(config.max_skew * 1e9)
 
-    def _on_image(self, camera: int, msg: Image) -> None:
+    def _on_image(self, camera: int, msg: ImageMessage) -> None:
         self._grouper.add(camera, stamp_to_ns(msg.header.stamp), msg)
         self._wake.set()
 
@@ -106,7 +106,7 @@ class RewardNode(GuardedNode):
             messages = decision.items
             started = time.monotonic()
             try:
-                images = [from_image_msg(m, "rgb8") for m in messages]
+                images = [to_array(m, "rgb8") for m in messages]
                 probability = float(self._classifier.predict(images))
             except (ImageConversionError, ClassifierError, ValueError, RuntimeError) as exc:
                 self._errors += 1
@@ -120,7 +120,7 @@ class RewardNode(GuardedNode):
             if not self.publish_while_up(lambda m=messages[0], p=probability: self._publish(m, p)):
                 return
 
-    def _publish(self, source: Image, probability: float) -> None:
+    def _publish(self, source: ImageMessage, probability: float) -> None:
         threshold = self._params.config.threshold
         success = is_success(probability, threshold)
         self._probability_pub.publish(Float32(data=probability))

@@ -12,7 +12,7 @@ os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 import pytest
 
-from cam_guard.ros.transport import apply_shm_profile
+from cam_guard.ros.transport import apply_fastdds_profile
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +20,7 @@ def ros():
     """rclpy initialised once for the session (with the shipped Fast DDS profile)."""
     import rclpy
 
-    apply_shm_profile()
+    apply_fastdds_profile()
     rclpy.init()
     yield
     rclpy.try_shutdown()

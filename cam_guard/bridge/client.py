@@ -34,9 +34,10 @@ def require_fresh(what: str, stamp_ns: int | None, max_age_ms: float, state: str
 
 class BridgeClient:
     def __init__(self, image_topic: str = "", color: str = "rgb", state_topic: str = "", reward_topic: str = "",
-                 max_width: int = 0, max_height: int = 0) -> None:
-        self._args = ["--color", color, "--image-topic", image_topic, "--state-topic", state_topic,
-                      "--reward-topic", reward_topic]
+                 max_width: int = 0, max_height: int = 0, transport: str = "raw") -> None:
+        """`transport`: 'raw' (sensor_msgs/Image) or 'compressed' (the camera's JPEG, decoded by the helper)."""
+        self._args = ["--color", color, "--image-topic", image_topic, "--transport", transport,
+                      "--state-topic", state_topic, "--reward-topic", reward_topic]
         self._capacity = max_width * max_height * 3
         self._owner_pid = os.getpid()
         self._proc: subprocess.Popen | None = None

@@ -4,7 +4,7 @@ LeRobot's process must not run DDS threads (it may fork; it imports every plugin
 `lerobot_camera_cam_guard` starts this helper with exec and reads what it writes:
 
     python -m cam_guard.bridge.helper --ring PATH --doorbell-fd N [--image-topic T] [--color rgb|bgr]
-                                      [--state-topic T] [--reward-topic T]
+                                      [--transport raw|compressed] [--state-topic T] [--reward-topic T]
     python -m cam_guard.bridge.helper --list      # JSON list of live sensor_msgs/Image topics
 
 Each frame goes into the ring (converted to the colour order asked for) and one byte is written
@@ -15,7 +15,8 @@ The camera's state is followed through every transition, and what ended the last
 (STALLED, STOPPED, NO_PUBLISHER) is kept until frames flow again. A camera node that is killed
 cannot say so: its state topic's liveliness lapses within a second (the QoS lease), and then the
 state is NO_PUBLISHER; a node that publishes no state at all is noticed when its image topic has
-no publisher left (DDS discovery, up to 20 s).
+no publisher left (DDS discovery, up to 20 s). Frames that stop arriving while the camera still
+says STREAMING (its link lost, its frames dropped on the way) read NO_FRAMES (ros.image_input.ArrivalWatch).
 """
 
 import argparse
@@ -29,18 +30,28 @@ import rclpy
 from geometry_msgs.msg import Vector3Stamped
 from rclpy.event_handler import QoSLivelinessChangedInfo, SubscriptionEventCallbacks
 from rclpy.node import Node
-from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from cam_guard.common.child_process import die_with_parent
 from cam_guard.common.frame_ring import FrameRing, RewardSample, Status
-from cam_guard.ros.image_conversion import ImageConversionError, from_image_msg, stamp_to_ns
+from cam_guard.ros.fastdds_setup import FastDdsSetupError
+from cam_guard.ros.image_conversion import ImageConversionError, stamp_to_ns
+from cam_guard.ros.image_input import (
+    TRANSPORTS,
+    ArrivalWatch,
+    ImageMessage,
+    describe,
+    input_topic,
+    subscribe_images,
+    to_array,
+)
 from cam_guard.ros.runtime import prepare_ros_process, spin_until_shutdown
-from cam_guard.ros.transport import latched_qos, newest_only_subscription_qos
+from cam_guard.ros.transport import latched_qos
 
 LIST_DISCOVERY_S = 1.5
 STREAMING = "STREAMING"
 NO_PUBLISHER = "NO_PUBLISHER"
+NO_FRAMES = "NO_FRAMES"
 STATE_HISTORY = 10  # transitions kept per read: STALLED is followed by RECONNECTING within milliseconds
 
 
@@ -64,11 +75,13 @@ class BridgeHelper(Node):
         self._reported = "UNKNOWN"  # what the camera said last, whether or not it is still there
         self._status = Status(self._reported, "")
         ring.set_status(self._status)
-        self._image_topic = args.image_topic
+        self._image_topic = input_topic(args.image_topic, args.transport) if args.image_topic else ""
+        self._arrivals = ArrivalWatch()
+        self._frames_gone = False
         if args.image_topic:
-            self.create_subscription(Image, args.image_topic, self._on_image, newest_only_subscription_qos())
+            subscribe_images(self, args.image_topic, args.transport, self._on_image)
             self._had_publisher = False
-            self.create_timer(0.5, self._check_publisher)
+            self.create_timer(0.1, self._check_publisher)
         if args.state_topic:
             qos = latched_qos()
             qos.depth = STATE_HISTORY
@@ -77,13 +90,16 @@ class BridgeHelper(Node):
         if args.reward_topic:
             self.create_subscription(Vector3Stamped, args.reward_topic, self._on_reward, 10)
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: ImageMessage) -> None:
+        self._arrivals.arrived()
+        if self._frames_gone:
+            self._frames_gone = False
+            self._set_status(follow_state(self._status, self._reported, time.time_ns()))
         try:
-            image = from_image_msg(msg, self._encoding)
+            image = to_array(msg, self._encoding)
             self._ring.write(image, None, stamp_to_ns(msg.header.stamp))
         except (ImageConversionError, ValueError) as exc:
-            self._set_status(self._status._replace(error=f"{msg.width}x{msg.height} {msg.encoding} frame rejected: "
-                                                         f"{exc}"))
+            self._set_status(self._status._replace(error=f"{describe(msg)} frame rejected: {exc}"))
             return
         if self._status.error:
             self._set_status(self._status._replace(error=""))
@@ -94,6 +110,9 @@ class BridgeHelper(Node):
         if present != self._had_publisher:
             self._had_publisher = present
             self._set_presence(present)
+        if self._arrivals.gone() and not self._frames_gone and self._status.state == STREAMING:
+            self._frames_gone = True
+            self._set_status(follow_state(self._status, NO_FRAMES, time.time_ns()))
 
     def _on_liveliness(self, info: QoSLivelinessChangedInfo) -> None:
         self._set_presence(info.alive_count > 0)
@@ -141,11 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doorbell-fd", type=int)
     parser.add_argument("--image-topic", default="")
     parser.add_argument("--color", choices=("rgb", "bgr"), default="rgb")
+    parser.add_argument("--transport", choices=TRANSPORTS, default="raw")
     parser.add_argument("--state-topic", default="")
     parser.add_argument("--reward-topic", default="")
     args = parser.parse_args(argv)
     die_with_parent()
-    prepare_ros_process()
+    try:
+        prepare_ros_process()
+    except FastDdsSetupError as exc:
+        print(f"cam_guard.bridge.helper: error: {exc}", file=sys.stderr)
+        return 2
     if args.list:
         print(json.dumps(list_image_topics()), flush=True)
         return 0

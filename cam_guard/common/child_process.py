@@ -4,6 +4,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import threading
 
 _PR_SET_PDEATHSIG = 1
 
@@ -13,6 +14,16 @@ def die_with_parent() -> None:
     # Off Linux there is no prctl: the parent still stops us by PID on every path it controls.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def stop_event_of_child() -> threading.Event:
+    """For a helper process run until it is told to stop: it dies with its parent, and SIGINT or
+    SIGTERM set the returned event so that it can stop in order."""
+    die_with_parent()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
 
 
 LAUNCHER_PID_VAR = "CAM_GUARD_LAUNCHER_PID"  # set by hilserl_graph for its nodes: their parent for sure

@@ -13,6 +13,11 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CompressedImage, Image
 
+try:  # libjpeg-turbo: decodes 1280x720 in half the time of cv2.imdecode, straight into RGB or BGR
+    import simplejpeg
+except ImportError:  # pragma: no cover - it is a dependency; cv2 still decodes without it
+    simplejpeg = None
+
 # encoding -> (dtype, channels), as in sensor_msgs/image_encodings.hpp
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "mono8": (np.dtype(np.uint8), 1),
@@ -44,6 +49,7 @@ _COLOR_CONVERSIONS: dict[tuple[str, str], int] = {
 }
 
 _HOST_IS_BIGENDIAN = sys.byteorder == "big"
+_JPEG_START = b"\xff\xd8\xff"
 
 
 class ImageConversionError(ValueError):
@@ -141,6 +147,11 @@ def from_compressed_msg(msg: CompressedImage, desired_encoding: str = "bgr8") ->
     """Decode a CompressedImage (JPEG/PNG) to bgr8, rgb8 or mono8."""
     if desired_encoding not in ("bgr8", "rgb8", "mono8", "passthrough"):
         raise ImageConversionError(f"cannot decode a compressed image to '{desired_encoding}'")
+    if simplejpeg is not None and desired_encoding in ("bgr8", "rgb8") and bytes(msg.data[:3]) == _JPEG_START:
+        try:
+            return simplejpeg.decode_jpeg(msg.data, colorspace=desired_encoding[:3].upper())
+        except ValueError as exc:
+            raise ImageConversionError(f"could not decode {len(msg.data)} bytes of '{msg.format}': {exc}") from None
     flags = cv2.IMREAD_GRAYSCALE if desired_encoding == "mono8" else cv2.IMREAD_COLOR
     image = cv2.imdecode(np.frombuffer(msg.data, np.uint8), flags)
     if image is None:

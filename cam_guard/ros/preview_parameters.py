@@ -4,6 +4,7 @@ read from each reward/stamped message: one threshold, set where it is used."""
 from dataclasses import dataclass
 from typing import Any
 
+from cam_guard.ros.image_input import TRANSPORT_HELP, TRANSPORTS
 from cam_guard.ros.parameters import ConfigError, Param, ParameterTable
 
 _SUBSCRIBED = "subscriptions are made at start-up"
@@ -11,6 +12,7 @@ _SUBSCRIBED = "subscriptions are made at start-up"
 PARAMETERS = ParameterTable([
     Param("image_topics", ["image_raw"], "camera images, one tile each (each camera's state is read from "
           "camera_state beside it)", fixed=_SUBSCRIBED),
+    Param("transport", "raw", TRANSPORT_HELP, choices=TRANSPORTS, fixed=_SUBSCRIBED),
     Param("reward_topic", "reward/stamped", "reward_node's stamped output (its threshold is the one drawn)",
           fixed=_SUBSCRIBED),
     Param("stale_after", 1.0, "seconds without a frame before NO SIGNAL", float_range=(0.05, 60.0)),
@@ -26,6 +28,7 @@ PARAMETERS = ParameterTable([
 @dataclass(frozen=True)
 class PreviewConfig:
     image_topics: list[str]
+    transport: str
     reward_topic: str
     stale_after: float
     max_rate: float

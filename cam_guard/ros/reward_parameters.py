@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cam_guard.reward.backends import ClassifierError, ColorRuleClassifier, Preprocessing
+from cam_guard.ros.image_input import TRANSPORT_HELP, TRANSPORTS
 from cam_guard.ros.parameters import ConfigError, Param, ParameterTable
 
 BACKENDS = ("color", "onnx", "lerobot")
@@ -38,6 +39,7 @@ def _check_hsv(bound: list[int]) -> None:
 PARAMETERS = ParameterTable([
     Param("image_topics", ["image_raw"], "camera image topics, in model order",
           fixed="subscriptions and model inputs are set up at start-up"),
+    Param("transport", "raw", TRANSPORT_HELP, choices=TRANSPORTS, fixed="subscriptions are set up at start-up"),
     Param("backend", "color", "classifier backend", choices=BACKENDS, fixed=_MODEL),
     Param("model_path", "", "ONNX file or LeRobot checkpoint directory", fixed=_MODEL),
     Param("device", "cpu", "torch device for the lerobot backend", fixed=_MODEL),
@@ -57,6 +59,7 @@ PARAMETERS = ParameterTable([
 @dataclass(frozen=True)
 class RewardConfig:
     image_topics: list[str]
+    transport: str
     backend: str
     model_path: str
     device: str
@@ -80,5 +83,6 @@ def build(values: dict[str, Any]) -> RewardConfig:
     except ClassifierError as exc:
         raise ConfigError(f"color rule: {exc}") from None
     height, width = values["resize_size"]
-    return RewardConfig(topics, values["backend"], values["model_path"], values["device"], values["threshold"],
-                        values["max_skew"], Preprocessing((height, width), parse_crops(values["crops"])), color_rule)
+    return RewardConfig(topics, values["transport"], values["backend"], values["model_path"], values["device"],
+                        values["threshold"], values["max_skew"],
+                        Preprocessing((height, width), parse_crops(values["crops"])), color_rule)

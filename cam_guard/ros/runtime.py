@@ -17,8 +17,9 @@ from rclpy.node import Node
 from cam_guard.common import fork_audit, startup
 from cam_guard.common.child_process import die_with_starter
 from cam_guard.common.redact import redact
+from cam_guard.ros.fastdds_setup import FastDdsSetupError
 from cam_guard.ros.parameters import ConfigError
-from cam_guard.ros.transport import apply_shm_profile, remove_orphaned_fastdds_segments
+from cam_guard.ros.transport import apply_fastdds_profile, remove_orphaned_fastdds_segments
 
 ROSOUT_MATCH_TIMEOUT_S = 3.0  # how long a node exiting on an error waits for a /rosout reader (discovery)
 ROSOUT_DELIVERY_S = 0.5  # then lets the matched reader fetch the line before the participant goes
@@ -73,21 +74,25 @@ def spin_until_shutdown(node: Node, should_stop: Callable[[], bool] = lambda: Fa
         executor.shutdown(timeout_sec=1.0)
 
 
-def prepare_ros_process(follow_starter: bool = True) -> tuple[int, int]:
+def prepare_ros_process(follow_starter: bool = True) -> list[str]:
     """What every cam_guard process with (or spawning) a DDS participant does before rclpy.init().
 
     Dies with the process that started it (`follow_starter`: a node must not outlive its launcher
     or `ros2 run`); records forks when asked (CAM_GUARD_FORK_AUDIT); prints every thread's stack on
     SIGUSR1 (hilserl_graph asks for it before it SIGKILLs a node that ignored Ctrl-C); selects the
-    shipped Fast DDS profile; removes segments left by killed participants. Returns what was
-    removed (count, bytes), to be logged once a logger exists.
+    Fast DDS profile (raises FastDdsSetupError on a setting that cannot work); removes segments left
+    by killed participants. Returns what it did, to be logged once a logger exists.
     """
     if follow_starter:
         die_with_starter(startup.parent_at_start)
     fork_audit.install_from_env()
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    apply_shm_profile()
-    return remove_orphaned_fastdds_segments()
+    notes = apply_fastdds_profile()
+    orphans, freed = remove_orphaned_fastdds_segments()
+    if orphans:
+        notes.append(f"removed {orphans} Fast DDS shared-memory segment(s) ({freed / 2**20:.0f} MiB) "
+                     "left by killed processes")
+    return notes
 
 
 def check_parameter_files(args: Sequence[str]) -> None:
@@ -128,20 +133,19 @@ def run_node(node_class: type[GuardedNode], args: Sequence[str] | None = None) -
     """Create, spin and tear down a node; Ctrl-C and SIGTERM exit 0, bad parameters exit 2."""
     executable = Path(sys.argv[0]).stem  # camera_node, whether run as a script or with -m
     startup.mark_started()  # a Ctrl-C from here on stops the node in order (stop_requested)
-    orphans, freed = prepare_ros_process()
     try:
+        notes = prepare_ros_process()
         check_parameter_files(sys.argv if args is None else args)
         # Threads DDS starts inherit the block: a Ctrl-C always lands in the main thread, and never
         # between init and the executor (rclpy cannot create one on a context that was shut down).
         with startup.deferred_interrupts():
             rclpy.init(args=args)
             executor = SingleThreadedExecutor()
-    except (ConfigError, RCLError) as exc:
+    except (ConfigError, FastDdsSetupError, RCLError) as exc:
         _report_config_error(executable, exc)
         return 2
-    if orphans:
-        rclpy.logging.get_logger("cam_guard").info(
-            f"removed {orphans} Fast DDS shared-memory segment(s) ({freed / 2**20:.0f} MiB) left by killed processes")
+    for note in notes:
+        rclpy.logging.get_logger("cam_guard").info(note)
     try:
         node = node_class()
     except ConfigError as exc:

@@ -1,6 +1,6 @@
 """Transport and QoS choices shared by every cam_guard node.
 
-`apply_shm_profile()` must run before rclpy.init(): Fast DDS reads its XML profile when the
+`apply_fastdds_profile()` must run before rclpy.init(): Fast DDS reads its XML profile when the
 first participant is created.
 """
 
@@ -13,6 +13,14 @@ from pathlib import Path
 from rclpy.duration import Duration
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, LivelinessPolicy, QoSProfile, ReliabilityPolicy
 
+from cam_guard.ros.fastdds_setup import (
+    BUILTIN_TRANSPORTS_VAR,
+    PUBLICATION_MODE_VAR,
+    builtin_transports_value,
+    check_publication_mode,
+    non_blocking_copy,
+)
+
 PROFILE_PATH = Path(__file__).with_name("fastdds_shm_profile.xml")
 _PROFILE_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 # Distributions whose Fast DDS (2.x) only reads the FASTRTPS_ name; 3.x (Kilted on) warns on it.
@@ -22,23 +30,41 @@ OPT_OUT_VAR = "CAM_GUARD_FASTDDS_PROFILE"
 QOS_CHOICES = ("reliable", "sensor_data", "system_default")
 
 
-def apply_shm_profile() -> str | None:
-    """Use the shipped large-shared-memory profile unless the user brought their own.
+def apply_fastdds_profile() -> list[str]:
+    """Choose the Fast DDS set-up of this process; returns what was done, for the log.
 
-    Returns the profile path in effect for Fast DDS (None when another RMW is selected or
-    the user opted out with CAM_GUARD_FASTDDS_PROFILE=off).
+    Without a profile of the user's: the shipped one (large shared-memory segment, non-blocking
+    network sends, a patient health check of our shared-memory ports). With one
+    (FASTDDS_DEFAULT_PROFILES_FILE): a copy of it with those added where it does not set them, and
+    FASTDDS_BUILTIN_TRANSPORTS=...non_blocking=true when its participant keeps Fast DDS's built-in
+    transports (see fastdds_setup). Nothing when another RMW is selected or the user opted
+    out with CAM_GUARD_FASTDDS_PROFILE=off. Raises FastDdsSetupError on a setting that cannot work.
     """
     if os.environ.get(OPT_OUT_VAR, "").lower() in ("off", "0", "false"):
-        return None
+        return []
     rmw = os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     if not rmw.startswith("rmw_fastrtps"):
-        return None
-    for var in _PROFILE_VARS:
-        if os.environ.get(var):
-            return os.environ[var]
-    legacy = os.environ.get("ROS_DISTRO", "") in _FASTDDS_2_DISTROS
-    os.environ[_PROFILE_VARS[1] if legacy else _PROFILE_VARS[0]] = str(PROFILE_PATH)
-    return str(PROFILE_PATH)
+        return []
+    check_publication_mode(os.environ.get(PUBLICATION_MODE_VAR))
+    user_var = next((var for var in _PROFILE_VARS if os.environ.get(var)), None)
+    if user_var is None:
+        legacy = os.environ.get("ROS_DISTRO", "") in _FASTDDS_2_DISTROS
+        os.environ[_PROFILE_VARS[1] if legacy else _PROFILE_VARS[0]] = str(PROFILE_PATH)
+        return []
+    user_profile = os.environ[user_var]
+    if user_profile == str(PROFILE_PATH) or Path(user_profile).name.startswith("cam_guard-fastdds-"):
+        return []  # ours, or our copy: a cam_guard process started this one
+    copy, edit = non_blocking_copy(user_profile)
+    os.environ[user_var] = str(copy)
+    notes = [f"Fast DDS profile {user_profile}: added {'; '.join(edit.changed) or 'nothing'} in {copy}"]
+    if edit.kept_blocking:
+        notes.append(f"Fast DDS profile {user_profile} sets non_blocking_send=false for "
+                     f"{', '.join(edit.kept_blocking)}: a slow network reader can stall this node")
+    builtin = builtin_transports_value(os.environ.get(BUILTIN_TRANSPORTS_VAR))
+    if edit.uses_builtin_transports and builtin is not None:
+        os.environ[BUILTIN_TRANSPORTS_VAR] = builtin
+        notes.append(f"{BUILTIN_TRANSPORTS_VAR}={builtin}")
+    return notes
 
 
 _SEGMENT = re.compile(r"^fastdds_[0-9a-f]{16}$")  # data segments; fastdds_port* are Fast DDS's to manage

@@ -130,7 +130,7 @@ class LaunchArgument:
     name: str
     default: str
     description: str
-    executable: str = ""  # the node whose parameter it sets ("" = one of the launch file's own)
+    executables: tuple[str, ...] = ()  # the nodes whose parameter it sets (none: one of the launch file's own)
     parameter: str = ""
     negate: bool = False  # a bool argument meaning the parameter's opposite (headless -> show_window)
 
@@ -142,14 +142,18 @@ LAUNCH_ARGUMENTS = (
                    "model's input order ('' = one camera, root namespace)"),
     LaunchArgument("devices", "", "the cameras' devices, same order ('' = the YAML's)"),
     LaunchArgument("device", "", "the device of a single camera ('' = the YAML's)"),
-    LaunchArgument("backend", "", "classifier: color, onnx or lerobot ('' = the YAML's)", "reward_node", "backend"),
-    LaunchArgument("model", "", "ONNX file or LeRobot checkpoint directory ('' = the YAML's)", "reward_node",
+    LaunchArgument("backend", "", "classifier: color, onnx or lerobot ('' = the YAML's)", ("reward_node",), "backend"),
+    LaunchArgument("model", "", "ONNX file or LeRobot checkpoint directory ('' = the YAML's)", ("reward_node",),
                    "model_path"),
-    LaunchArgument("threshold", "", "success threshold in [0, 1] ('' = the YAML's)", "reward_node", "threshold"),
-    LaunchArgument("headless", "true", "false: also show the preview in a window", "preview_node", "show_window",
+    LaunchArgument("threshold", "", "success threshold in [0, 1] ('' = the YAML's)", ("reward_node",), "threshold"),
+    LaunchArgument("headless", "true", "false: also show the preview in a window", ("preview_node",), "show_window",
                    negate=True),
-    LaunchArgument("web_port", "", "the preview in a browser on this port ('' = the YAML's, 0: off)", "preview_node",
-                   "web_port"),
+    LaunchArgument("web_port", "", "the preview in a browser on this port ('' = the YAML's, 0: off)",
+                   ("preview_node",), "web_port"),
+    LaunchArgument("web_host", "", "the address the web view listens on ('' = the YAML's; 0.0.0.0: every "
+                   "network)", ("preview_node",), "web_host"),
+    LaunchArgument("transport", "", "what reward and preview read: raw, or compressed (the camera's JPEG, across "
+                   "machines) ('' = the YAML's)", ("reward_node", "preview_node"), "transport"),
 )
 
 
@@ -159,13 +163,14 @@ def launch_overrides(arguments: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     overrides: dict[str, dict[str, Any]] = {}
     for argument in LAUNCH_ARGUMENTS:
         text = arguments.get(argument.name, argument.default)
-        if not argument.executable or text == "":
+        if text == "":
             continue
-        param = node_parameter(argument.executable, argument.parameter)
-        assert param is not None, argument
-        try:
-            value = param.from_text(text)
-        except ConfigError as exc:
-            raise ConfigError(f"launch argument {argument.name}:={text}: {exc}") from None
-        overrides.setdefault(argument.executable, {})[argument.parameter] = not value if argument.negate else value
+        for executable in argument.executables:
+            param = node_parameter(executable, argument.parameter)
+            assert param is not None, argument
+            try:
+                value = param.from_text(text)
+            except ConfigError as exc:
+                raise ConfigError(f"launch argument {argument.name}:={text}: {exc}") from None
+            overrides.setdefault(executable, {})[argument.parameter] = not value if argument.negate else value
     return overrides

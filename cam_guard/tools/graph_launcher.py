@@ -28,6 +28,7 @@ from cam_guard.common.child_process import LAUNCHER_PID_VAR
 from cam_guard.common.redact import redact
 from cam_guard.common.startup import deferred_interrupts, mark_started, stop_requested
 from cam_guard.ros.cell import CAMERA_NODE, CellError, NodeLaunch, cell_nodes, parse_cell
+from cam_guard.ros.fastdds_setup import FastDdsSetupError
 from cam_guard.ros.parameters import ConfigError, as_text
 from cam_guard.ros.runtime import prepare_ros_process
 from cam_guard.tools.graph_config import EXIT_BAD_CONFIG, PlannedNode, check_graph, node_parameter, parameter_names
@@ -199,7 +200,13 @@ def main(argv: list[str] | None = None) -> None:
     except (CellError, ConfigError) as exc:
         print(f"[hilserl_graph] error: {redact(str(exc))}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_BAD_CONFIG) from None
-    prepare_ros_process(follow_starter=False)  # the profile choice is inherited by every node
+    try:
+        notes = prepare_ros_process(follow_starter=False)  # the profile choice is inherited by every node
+    except FastDdsSetupError as exc:
+        print(f"[hilserl_graph] error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_BAD_CONFIG) from None
+    for note in notes:
+        print(f"[hilserl_graph] {note}", flush=True)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     graph = Graph(config, nodes, overrides)
     mark_started()  # Ctrl-C / SIGTERM now set stop_requested: the nodes are stopped, then we exit

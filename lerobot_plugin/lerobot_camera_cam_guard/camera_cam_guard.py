@@ -44,7 +44,7 @@ class CamGuardCamera(Camera):
             raise DeviceAlreadyConnectedError(f"{self} is already connected")
         cfg = self.config
         self._client = BridgeClient(cfg.topic, "rgb" if cfg.color_mode is ColorMode.RGB else "bgr",
-                                    cfg.state_topic, "", cfg.width, cfg.height)
+                                    cfg.state_topic, "", cfg.width, cfg.height, cfg.transport)
         self._client.start()
         frame = self._first_frame(self._client, cfg.connect_timeout_ms / 1000)
         if frame is None:

@@ -12,6 +12,7 @@ from cam_guard.ros.cell import state_topic_for
 @dataclass
 class CamGuardCameraConfig(CameraConfig):
     topic: str = "/image_raw"  # a cam_guard camera_node's image_raw (any sensor_msgs/Image works)
+    transport: str = "raw"  # "compressed": read <topic>/compressed (the camera's JPEG) and decode it here
     state_topic: str | None = None  # its state, quoted in errors; None: camera_state beside `topic`; "" to ignore
     color_mode: ColorMode = ColorMode.RGB
     timeout_ms: int = 1000  # read() waits this long for a new frame
@@ -24,6 +25,8 @@ class CamGuardCameraConfig(CameraConfig):
         self.color_mode = ColorMode(self.color_mode)
         if not self.topic:
             raise ValueError("topic must name an image topic, e.g. /image_raw")
+        if self.transport not in ("raw", "compressed"):
+            raise ValueError(f"transport must be 'raw' or 'compressed', got '{self.transport}'")
         if self.state_topic is None:  # /wrist/image_raw -> /wrist/camera_state
             self.state_topic = state_topic_for(self.topic)
         if self.width is None or self.height is None or self.width <= 0 or self.height <= 0:

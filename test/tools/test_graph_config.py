@@ -76,7 +76,12 @@ def test_launch_arguments_become_typed_parameters_or_one_clear_error():
         with pytest.raises(ConfigError, match=message):
             launch_overrides(arguments)
     assert {a.name for a in LAUNCH_ARGUMENTS} == {"config", "cameras", "devices", "device", "backend", "model",
-                                                  "threshold", "headless", "web_port"}
+                                                  "threshold", "headless", "web_port", "web_host", "transport"}
+    assert launch_overrides({"transport": "compressed", "web_host": "0.0.0.0"}) == {
+        "reward_node": {"transport": "compressed"},
+        "preview_node": {"show_window": False, "transport": "compressed", "web_host": "0.0.0.0"}}
+    with pytest.raises(ConfigError, match="launch argument transport:=jpeg: parameter 'transport' = 'jpeg' is not"):
+        launch_overrides({"transport": "jpeg"})
 
 
 def test_check_graph_names_the_node_and_its_reason(tmp_path):
