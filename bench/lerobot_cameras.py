@@ -53,7 +53,7 @@ SHARED_HELPER = textwrap.dedent("""
 
 
 def ring_waiter(ring: FrameRing, doorbell: int) -> Callable[[int, float], Frame | None]:
-    """BridgeClient.wait_newer's loop, for the prototype's rings."""
+    """BridgeClient.wait_fresh's loop (without its age limit), for the prototype's rings."""
     def wait_newer(seq: int, timeout_s: float) -> Frame | None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -107,7 +107,7 @@ def per_camera(width: int, height: int, seconds: float) -> dict[str, object]:
     for client in clients:
         client.start()
     try:
-        return measure([Reader(c.wait_newer) for c in clients], helper_pids(), seconds)
+        return measure([Reader(c.wait_fresh) for c in clients], helper_pids(), seconds)
     finally:
         for client in clients:
             client.stop()

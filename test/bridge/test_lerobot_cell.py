@@ -2,17 +2,13 @@
 
 import time
 
-import pytest
+import draccus
 from helpers import NodeProcess
+from lerobot.cameras.configs import CameraConfig
+from lerobot.cameras.utils import make_cameras_from_configs
+from lerobot_camera_cam_guard import CamGuardCamera
 
-lerobot = pytest.importorskip("lerobot", reason="lerobot is installed by scripts/setup_env.sh")
-
-import draccus  # noqa: E402
-from lerobot.cameras.configs import CameraConfig  # noqa: E402
-from lerobot.cameras.utils import make_cameras_from_configs  # noqa: E402
-from lerobot_camera_cam_guard import CamGuardCamera  # noqa: E402
-
-from cam_guard.capture.synthetic import read_frame_counter  # noqa: E402
+from cam_guard.capture.synthetic import read_frame_counter
 
 # What a robot's `cameras` field holds, as --robot.cameras='{front: {...}, wrist: {...}}' gives it.
 ROBOT_CAMERAS = {
