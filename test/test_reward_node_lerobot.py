@@ -1,7 +1,7 @@
 """reward_node with the lerobot backend: a real LeRobot checkpoint in a real node process."""
 
 import os
-import signal
+import time
 
 from geometry_msgs.msg import Vector3Stamped
 from helpers import NodeProcess, assert_config_error
@@ -29,9 +29,13 @@ def test_a_torchvision_torch_mismatch_is_one_error_line_naming_torchvision(ros, 
 def test_ctrl_c_stops_the_lerobot_backend_within_2_s(probe, lerobot_checkpoint):
     rewards = probe.subscribe(Vector3Stamped, "/reward/stamped")
     with NodeProcess("cam_guard.camera_node", CAMERA) as camera, NodeProcess(
-            "cam_guard.reward_node", {"backend": "lerobot", "model_path": str(lerobot_checkpoint)}) as reward:
+            "cam_guard.reward_node", {"backend": "lerobot", "model_path": str(lerobot_checkpoint)},
+            own_session=True) as reward:
         rewards.wait_for(lambda ms: len(ms) >= 3, timeout=180, what="rewards from the lerobot backend")
-        code, took = reward.stop(signal.SIGINT, timeout=30)
+        started = time.monotonic()
+        reward.interrupt_group()  # Ctrl-C in its terminal
+        code = reward.wait(timeout=30)
+        took = time.monotonic() - started
         output = reward.output()
         camera.stop()
     assert code == 0, output[-3000:]
