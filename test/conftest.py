@@ -12,7 +12,7 @@ os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 import pytest
 
-from cam_guard.ros.transport import apply_fastdds_profile
+from cam_guard.ros.transport import apply_fastdds_profile, remove_orphaned_fastdds_files
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +21,7 @@ def ros():
     import rclpy
 
     apply_fastdds_profile()
+    remove_orphaned_fastdds_files()  # as every node does: a dead participant's port can hide this one
     rclpy.init()
     yield
     rclpy.try_shutdown()

@@ -19,7 +19,7 @@ from cam_guard.common.child_process import die_with_starter
 from cam_guard.common.redact import redact
 from cam_guard.ros.fastdds_setup import FastDdsSetupError
 from cam_guard.ros.parameters import ConfigError
-from cam_guard.ros.transport import apply_fastdds_profile, remove_orphaned_fastdds_segments
+from cam_guard.ros.transport import apply_fastdds_profile, remove_orphaned_fastdds_files
 
 ROSOUT_MATCH_TIMEOUT_S = 3.0  # how long a node exiting on an error waits for a /rosout reader (discovery)
 ROSOUT_DELIVERY_S = 0.5  # then lets the matched reader fetch the line before the participant goes
@@ -88,9 +88,9 @@ def prepare_ros_process(follow_starter: bool = True) -> list[str]:
     fork_audit.install_from_env()
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     notes = apply_fastdds_profile()
-    orphans, freed = remove_orphaned_fastdds_segments()
+    orphans, freed = remove_orphaned_fastdds_files()
     if orphans:
-        notes.append(f"removed {orphans} Fast DDS shared-memory segment(s) ({freed / 2**20:.0f} MiB) "
+        notes.append(f"removed {orphans} Fast DDS shared-memory segment(s) and port(s) ({freed / 2**20:.0f} MiB) "
                      "left by killed processes")
     return notes
 

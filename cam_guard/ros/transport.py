@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import os
 import re
+import time
 from pathlib import Path
 
 from rclpy.duration import Duration
@@ -67,25 +68,33 @@ def apply_fastdds_profile() -> list[str]:
     return notes
 
 
-_SEGMENT = re.compile(r"^fastdds_[0-9a-f]{16}$")  # data segments; fastdds_port* are Fast DDS's to manage
+# The lock file of each Fast DDS shared-memory object: a data segment (`fastdds_<16 hex>_el`) or a
+# port (`fastdds_port<N>_el`, one listener; `_sl`, shared by several). Its owner holds an flock on it.
+_LOCK_FILE = re.compile(r"^fastdds_(?:[0-9a-f]{16}|port\d{1,5})_[es]l$")
+FASTDDS_CREATION_GRACE_S = 0.2  # a younger lock file may belong to a participant about to lock it (µs after creating)
 
 
-def remove_orphaned_fastdds_segments(directory: str = "/dev/shm") -> tuple[int, int]:
-    """Delete Fast DDS shared-memory segments whose owner process is gone; returns (count, bytes).
+def remove_orphaned_fastdds_files(directory: str = "/dev/shm") -> tuple[int, int]:
+    """Delete Fast DDS shared-memory segments and ports whose owner process is gone; returns (count,
+    bytes). What Fast DDS's `fastdds shm clean` does, before this process's participant exists.
 
-    A participant holds an flock on `<segment>_el` while it lives and removes both files when it
-    exits cleanly; one that was killed leaves them behind (32 MiB each with our profile), and a
-    camera respawned for days would fill /dev/shm. Unlinking does not disturb processes that still
-    have a segment mapped. This is what Fast DDS's `fastdds shm clean` does.
+    A participant holds an flock on each object's lock file while it lives and removes the files
+    when it exits cleanly; one that was killed leaves them behind. Its data segments are 32 MiB
+    each with our profile (a camera respawned for days would fill /dev/shm). Its ports are worse:
+    the next participant of that domain given the same participant id (a respawned node usually
+    is) reuses the dead port and, in about one start in ten, is never discovered (measured here:
+    20 s without a match). Unlinking does not disturb processes that still have a file mapped.
     """
     removed = freed = 0
+    now = time.time()
     with contextlib.suppress(FileNotFoundError):
-        names = os.listdir(directory)
-        for name in names:
-            if not _SEGMENT.match(name) or f"{name}_el" not in names:
+        for name in os.listdir(directory):
+            if not _LOCK_FILE.match(name):
                 continue
-            segment, lock = os.path.join(directory, name), os.path.join(directory, f"{name}_el")
+            lock = os.path.join(directory, name)
             try:
+                if now - os.stat(lock).st_mtime < FASTDDS_CREATION_GRACE_S:
+                    continue
                 fd = os.open(lock, os.O_RDWR)
             except OSError:
                 continue
@@ -95,10 +104,13 @@ def remove_orphaned_fastdds_segments(directory: str = "/dev/shm") -> tuple[int, 
                 os.close(fd)
                 continue  # held: its owner is alive
             try:
-                size = os.stat(segment).st_blocks * 512
-                os.unlink(segment)
-                os.unlink(lock)
-                removed, freed = removed + 1, freed + size
+                obj = name[:-3]
+                for path in (os.path.join(directory, obj), lock, os.path.join(directory, f"sem.{obj}_mutex")):
+                    with contextlib.suppress(FileNotFoundError):
+                        size = os.stat(path).st_blocks * 512
+                        os.unlink(path)
+                        freed += size
+                removed += 1
             except OSError:
                 pass
             finally:

@@ -99,11 +99,15 @@ class NodeProcess:
     def __enter__(self) -> "NodeProcess":
         return self
 
-    def __exit__(self, *_exc: object) -> None:
-        """Kill the process if it still runs and remove its log; safe to call more than once."""
+    def __exit__(self, exc_type: type[BaseException] | None = None, *_exc: object) -> None:
+        """Kill the process if it still runs and remove its log; safe to call more than once. When the
+        test failed inside the `with`, the process's output goes to stderr (pytest shows it with the failure)."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=5)
+        if exc_type is not None and not self._log.closed:
+            print(f"--- {self.module} (pid {self.proc.pid}, exit {self.proc.returncode}), its output:\n"
+                  f"{self.output()[-4000:]}", file=sys.stderr)
         if not self._log.closed:
             self._log.close()
             os.unlink(self._log.name)

@@ -8,6 +8,7 @@ import itertools
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from helpers import NodeProcess
@@ -15,7 +16,7 @@ from sensor_msgs.msg import Image
 
 from cam_guard.capture.synthetic import read_frame_counter
 from cam_guard.ros.image_conversion import from_image_msg
-from cam_guard.ros.transport import image_qos, remove_orphaned_fastdds_segments
+from cam_guard.ros.transport import FASTDDS_CREATION_GRACE_S, image_qos, remove_orphaned_fastdds_files
 
 
 @pytest.mark.parametrize(("width", "height"), [(640, 480), (1280, 720)])
@@ -33,21 +34,33 @@ def test_every_raw_frame_arrives_with_the_shipped_profile(probe, width, height, 
     assert set(gaps) == {1}, f"frames lost or repeated: gaps {sorted(set(gaps))}"
 
 
-def test_orphaned_fastdds_segments_are_removed_and_live_ones_kept(tmp_path):
-    orphan, live = tmp_path / "fastdds_00000000deadbeef", tmp_path / "fastdds_00000000c0ffee00"
-    port = tmp_path / "fastdds_port7000"
-    for path in (orphan, live, port):
+def test_orphaned_fastdds_segments_and_ports_are_removed_and_live_ones_kept(tmp_path):
+    def make(name: str, lock: str = "_el", age_s: float = 60.0) -> Path:
+        path = tmp_path / name
         path.write_bytes(b"\0" * 8192)
-        (tmp_path / f"{path.name}_el").touch()
-    held = os.open(tmp_path / f"{live.name}_el", os.O_RDWR)
-    fcntl.flock(held, fcntl.LOCK_EX)  # what a live participant does
+        (tmp_path / f"{name}{lock}").touch()
+        old = time.time() - age_s
+        os.utime(tmp_path / f"{name}{lock}", (old, old))
+        return path
+
+    orphan, live = make("fastdds_00000000deadbeef"), make("fastdds_00000000c0ffee00")
+    dead_port, shared_dead_port, live_port = make("fastdds_port7411"), make("fastdds_port7400", "_sl"), \
+        make("fastdds_port7413")
+    (tmp_path / "sem.fastdds_port7411_mutex").touch()
+    starting = make("fastdds_port7415", age_s=0.0)  # created a moment ago: its owner may not have locked it yet
+    held = [os.open(tmp_path / f"{path.name}_el", os.O_RDWR) for path in (live, live_port)]
+    for fd in held:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # what a live participant does
     try:
-        removed, _ = remove_orphaned_fastdds_segments(str(tmp_path))
+        removed, freed = remove_orphaned_fastdds_files(str(tmp_path))
     finally:
-        os.close(held)
-    assert removed == 1
-    assert not orphan.exists() and not (tmp_path / f"{orphan.name}_el").exists()
-    assert live.exists() and port.exists(), "live segments and Fast DDS's port files are left alone"
+        for fd in held:
+            os.close(fd)
+    assert removed == 3 and freed >= 3 * 8192
+    assert {p.name for p in tmp_path.iterdir()} == {
+        name + suffix for name in (live.name, live_port.name, starting.name) for suffix in ("", "_el")}
+    assert not (tmp_path / "sem.fastdds_port7411_mutex").exists() and not dead_port.exists()
+    assert not shared_dead_port.exists() and not orphan.exists()
 
 
 def new_segments(before: set[str]) -> set[str]:
@@ -66,6 +79,7 @@ def test_a_killed_nodes_segments_are_cleaned_by_the_next_node(ros):
     with NodeProcess("cam_guard.camera_node", {"device": "synthetic"}) as first:
         wait_until(lambda: any(n.endswith("_el") for n in new_segments(before)), 20, "the node's segments")
         leaked = new_segments(before)
+        time.sleep(FASTDDS_CREATION_GRACE_S)  # younger lock files are left alone: their owner may be starting
         first.stop(signal.SIGKILL)
     assert leaked <= set(os.listdir("/dev/shm")), "a SIGKILLed participant leaves its segments behind"
     with NodeProcess("cam_guard.camera_node", {"device": "synthetic"}) as second:
