@@ -7,6 +7,7 @@ that comes back, a listener that never answers. Every worker interpreter records
 sitecustomize on the workers' PYTHONPATH): the processes the system started, whatever the supervisor thinks.
 """
 
+import dataclasses
 import os
 import socket
 import textwrap
@@ -16,13 +17,16 @@ from collections.abc import Callable
 import pytest
 
 from cam_guard.capture.sources import CaptureSettings, parse_source
-from cam_guard.capture.supervisor import CaptureSupervisor
+from cam_guard.capture.supervisor import CaptureStatus, CaptureSupervisor
 from cam_guard.capture.watchdog import CameraState, WatchdogConfig
 from cam_guard.testing.fault_injection import MjpegFaultServer
 
 ATTEMPTS = 6
 WAIT_S = 30.0  # bounds every wait below; the attempts themselves take about a second
 FAST_RETRY = {"backoff_initial": 0.01, "backoff_max": 0.05}
+# Refused opens fail in milliseconds; the first one also waits for the worker's interpreter and cv2 import,
+# seconds on a loaded machine: past open_timeout it would be killed as hung and replaced.
+PATIENT = WatchdogConfig(open_timeout=WAIT_S / 2, **FAST_RETRY)
 
 RECORD_START = textwrap.dedent("""
     import os, sys
@@ -58,17 +62,22 @@ class Reconnecting:
             self.seen.set()
 
 
-def test_a_source_that_refuses_every_open_is_retried_by_one_worker(worker_starts):
-    with MjpegFaultServer() as gone:
-        url = gone.url  # nobody listens there once the server stopped
-    config = WatchdogConfig(max_attempts=ATTEMPTS, **FAST_RETRY)
-    supervisor = CaptureSupervisor([parse_source(url)], CaptureSettings(), config, on_frame=lambda _: None)
+def until_it_gives_up(supervisor: CaptureSupervisor) -> CaptureStatus:
+    """Run `supervisor` until it reaches max_attempts; its status then."""
     supervisor.start()
     try:
         assert supervisor.failed.wait(WAIT_S), supervisor.status()
-        status = supervisor.status()
+        return supervisor.status()
     finally:
         supervisor.stop()
+
+
+def test_a_source_that_refuses_every_open_is_retried_by_one_worker(worker_starts):
+    with MjpegFaultServer() as gone:
+        url = gone.url  # nobody listens there once the server stopped
+    config = dataclasses.replace(PATIENT, max_attempts=ATTEMPTS)
+    status = until_it_gives_up(CaptureSupervisor([parse_source(url)], CaptureSettings(), config,
+                                                  on_frame=lambda _: None))
     starts = worker_starts()
     assert status.state is CameraState.FAILED and status.reconnect_attempts == ATTEMPTS - 1, status
     assert "Connection refused" in status.reason, status.reason  # FFmpeg's words, relayed at each attempt
@@ -84,7 +93,7 @@ def test_the_worker_whose_open_failed_streams_once_the_source_is_back(worker_sta
     reconnecting = Reconnecting()
     frame = threading.Event()
     supervisor = CaptureSupervisor([parse_source(url)], CaptureSettings(width=320, height=240),
-                                   WatchdogConfig(**FAST_RETRY), on_frame=lambda _: frame.set(),
+                                   PATIENT, on_frame=lambda _: frame.set(),
                                    on_state=reconnecting.on_state)
     reconnecting.supervisor = supervisor
     supervisor.set_controls({"gain": 30})
@@ -113,12 +122,9 @@ def test_a_worker_killed_in_a_hung_open_is_replaced(worker_starts):
                                    WatchdogConfig(open_timeout=0.5, max_attempts=2, **FAST_RETRY),
                                    on_frame=lambda _: None, on_state=reconnecting.on_state)
     reconnecting.supervisor = supervisor
-    supervisor.start()
     try:
-        assert supervisor.failed.wait(WAIT_S), supervisor.status()
-        status = supervisor.status()
+        status = until_it_gives_up(supervisor)
     finally:
-        supervisor.stop()
         listener.close()
     assert "no frame within 0.50 s of opening" in status.reason, status.reason
     assert reconnecting.failed_pid is not None and status.worker_pid != reconnecting.failed_pid, \
