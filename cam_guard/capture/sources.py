@@ -5,10 +5,12 @@ Accepted forms: `synthetic`; a V4L2 index (`0`); a device path (`/dev/video0`, o
 a URL, a video file or a named pipe (FIFO) carrying MJPEG, opened through OpenCV's FFmpeg backend.
 """
 
+import contextlib
 import glob
 import os
 import stat
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -89,6 +91,24 @@ def is_fifo(path: str) -> bool:
         return stat.S_ISFIFO(os.stat(path).st_mode)
     except OSError:
         return False
+
+
+_FFMPEG_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"  # read by OpenCV at each FFmpeg open
+
+
+@contextlib.contextmanager
+def _pipe_probe_options(target: str) -> Iterator[None]:
+    """While a named pipe is opened: FFmpeg probes no container (a pipe has none to probe; it would read
+    for the whole open timeout). Only for that open: a worker whose open failed opens the next source,
+    maybe a URL. Options the user set are left alone."""
+    if not is_fifo(target) or _FFMPEG_OPTIONS in os.environ:
+        yield
+        return
+    os.environ[_FFMPEG_OPTIONS] = "analyzeduration;0|probesize;32768"
+    try:
+        yield
+    finally:
+        del os.environ[_FFMPEG_OPTIONS]
 
 
 def video_devices() -> list[str]:
@@ -172,15 +192,12 @@ class CaptureSource:
                 cap.set(cv2.CAP_PROP_FPS, s.fps)
                 cap.set(cv2.CAP_PROP_BUFFERSIZE, s.buffer_size)
         else:
-            if is_fifo(self.spec.target):
-                # A pipe has no container to probe: FFmpeg would read for the whole open timeout.
-                # This process opens only this source, so the setting stays with it.
-                os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "analyzeduration;0|probesize;32768")
             url = with_credentials(self.spec.target, read_credentials(s.credentials))
-            cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, [
-                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, s.open_timeout_ms,
-                cv2.CAP_PROP_READ_TIMEOUT_MSEC, s.read_timeout_ms,
-            ])
+            with _pipe_probe_options(self.spec.target):
+                cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, [
+                    cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, s.open_timeout_ms,
+                    cv2.CAP_PROP_READ_TIMEOUT_MSEC, s.read_timeout_ms,
+                ])
             self._loop_file = os.path.isfile(self.spec.target)  # a file plays in a loop; a pipe cannot seek
         if not cap.isOpened():
             cap.release()

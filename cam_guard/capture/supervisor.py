@@ -97,14 +97,18 @@ class _Worker:
         self.last_native_line = ""  # what FFmpeg & co. said last: often why an open failed
         self.ring: FrameRing | None = None
         self.killed_at: float | None = None
+        # Its last open failed and it waits for the next source: it holds no device and no ring.
+        self.waiting = False
 
     def assign(self, source: SourceSpec, settings: CaptureSettings, decode: bool,
                controls: dict[str, ControlValue]) -> None:
+        self.waiting = False
+        self.last_native_line = ""  # a failed open's words are no cause of this one's failure
         self.command({"source": source.target, "settings": settings.__dict__, "ring_path": self.ring_path,
                       "decode": decode, "controls": controls})
 
     def command(self, message: dict[str, Any]) -> None:
-        """One JSON line to the worker: the source to open first, commands after."""
+        """One JSON line to the worker: a source to open, or a command for the one it streams from."""
         assert self.proc.stdin is not None
         with contextlib.suppress(BrokenPipeError):  # it exited: its replacement gets the settings anew
             self.proc.stdin.write((json.dumps(message) + "\n").encode())
@@ -303,14 +307,15 @@ class CaptureSupervisor:
 
     def reconfigure(self, candidates: list[SourceSpec], settings: CaptureSettings, warmup: float) -> None:
         """Capture with these settings from now on: the current worker is stopped (the device released)
-        and a fresh one opens the first candidate; the state is RECONFIGURING until it delivers."""
+        and a fresh one opens the first candidate (or the current one, when it waits after a failed open
+        and so holds nothing); the state is RECONFIGURING until it delivers."""
         with self._lock:
             self._pending = (candidates, settings, warmup)
         self._wake.set()
 
     def set_watchdog(self, config: WatchdogConfig, settings: CaptureSettings) -> None:
-        """New timings, in force for the very next deadline; `settings` (their open timeout) go to the
-        workers started from now on, without restarting the current one."""
+        """New timings, in force for the very next deadline; `settings` (their open timeout) go with the
+        next open, without restarting the current one."""
         with self._lock:
             self._watchdog.config = config
             self.settings = settings
@@ -354,7 +359,8 @@ class CaptureSupervisor:
             pending, self._pending = self._pending, None
         if pending is None:
             return
-        if self._worker is not None and self._worker.proc.poll() is None:
+        # A worker waiting after a failed open holds no device: it takes the new settings as its next source.
+        if self._worker is not None and not self._worker.waiting and self._worker.proc.poll() is None:
             self._worker.terminate(_TERM_GRACE_S)  # a device is opened again at once: it must be free
             if self._worker.proc.poll() is None:
                 self._killed.append(self._worker)
@@ -369,17 +375,26 @@ class CaptureSupervisor:
         # poll() reaps an exited worker; one stuck in the kernel stays listed until it exits.
         self._killed = [w for w in self._killed if w.proc.poll() is None]
 
+    def _alive(self, worker: _Worker | None) -> _Worker | None:
+        """`worker` while its process runs; one that exited is retired (its pipes closed) and None returned."""
+        if worker is None or worker.proc.poll() is None:
+            return worker
+        self._retire(worker)
+        return None
+
     def _launch(self, source: SourceSpec) -> _Worker:
         self._reap()
-        worker = self._spare if self._spare is not None and self._spare.proc.poll() is None else None
+        # The worker whose open failed takes the next attempt: a new one costs an interpreter start and
+        # `import cv2` (~0.55 s of CPU), once a second for as long as a camera is gone.
+        worker = self._alive(self._worker if self._worker is not None and self._worker.waiting else None)
+        spare_taken = worker is None
         if worker is None:
-            if self._spare is not None:
-                self._retire(self._spare)
-            worker = self._new_worker()
+            worker = self._alive(self._spare) or self._new_worker()
         with self._lock:  # set_decode()/set_controls() reach either this worker's config or the worker
             worker.assign(source, self.settings, self._decode, self._controls)
             self._worker = worker
-        self._spare = self._new_worker()
+        if spare_taken:
+            self._spare = self._new_worker()
         return worker
 
     # -- the loop ----------------------------------------------------------------------------
@@ -406,8 +421,9 @@ class CaptureSupervisor:
             if self._stop.is_set():
                 return
             if self._pending is not None:
-                continue  # reconfigure(): the loop's top hands the source to a fresh worker
-            self._retire(worker)  # never wait for it: it may be stuck in the kernel
+                continue  # reconfigure(): the loop's top hands the source to a fresh (or waiting) worker
+            if not worker.waiting:
+                self._retire(worker)  # never wait for it: it may be stuck in the kernel
             with self._lock:
                 was_streaming = self._watchdog.state is CameraState.STREAMING
                 self._watchdog.on_fault(time.monotonic(), reason)
@@ -494,6 +510,7 @@ class CaptureSupervisor:
                         self._bad_frames += 1
                 elif kind == "error":
                     worker.drain_native()
+                    worker.waiting = event.get("waiting", False)
                     return _failure(event["message"], event.get("cause"), worker)
             if newest is not None and worker.ring is not None:
                 self._deliver(worker.ring, newest)

@@ -1,18 +1,22 @@
 """The capture worker: a process of its own that owns one OpenCV capture and nothing else.
 
 Started with subprocess (exec, never fork) by `CaptureSupervisor`, it imports OpenCV, then waits
-for one JSON line on stdin naming the source (so a spare can be started ahead of need); later lines
+for a JSON line on stdin naming the source (so a spare can be started ahead of need); later lines
 are commands (`{"decode": false}`: check JPEG frames without decoding them; `{"controls": {...}}`:
-the camera controls to hold now). It writes frames into a `FrameRing` and one JSON line per event
-on stdout:
+the camera controls to hold now). When the source cannot be opened it says so and waits for the
+next source line (commands meanwhile are superseded by it): a camera that is gone is retried by one
+worker instead of a new interpreter (~0.55 s of CPU) per attempt. It writes frames into a
+`FrameRing` and one JSON line per event on stdout:
 
     {"event": "opened", "width":…, "height":…, "fps":…, "fourcc":…, "backend":…, "compressed":…, "ring":…}
                                            (what the source granted; each frame's own size is in the ring)
     {"event": "frame", "seq":…}            (the frame itself, its stamp and size are in the ring)
     {"event": "controls", "ranges": {name: [min, max, step, default, menu]}, "results": {name: what it holds}}
     {"event": "bad_frame", "reason":…}
-    {"event": "error", "message":…, "cause":…}   (then it exits non-zero; cause: why, as far as the
-                                           system says; "" when it cannot tell, absent when not asked)
+    {"event": "error", "message":…, "cause":…, "waiting":…}   (cause: why, as far as the system says;
+                                           "" when it cannot tell, absent when not asked; waiting: true
+                                           when the open failed and it waits for the next source, else
+                                           it exits non-zero)
 
 Native libraries (FFmpeg) print to this process's stderr, a pipe the supervisor relays to the log.
 
@@ -77,11 +81,17 @@ class _Commands:
         self.closed = not chunk
         self._pending += [line for line in self._lines.feed(chunk) if line.strip()]
 
-    def first(self) -> dict[str, Any] | None:
-        """The source to open; None when the supervisor closed stdin first (an unneeded spare)."""
-        while not self._pending and not self.closed:
-            self._read()
-        return json.loads(self._pending.pop(0)) if self._pending else None
+    def next_source(self) -> dict[str, Any] | None:
+        """The next source to open; None once the supervisor closed stdin (an unneeded spare, or a worker
+        waiting after a failed open). Commands before it are skipped: the source line carries their values."""
+        while True:
+            while not self._pending and not self.closed:
+                self._read()
+            if not self._pending:
+                return None
+            message: dict[str, Any] = json.loads(self._pending.pop(0))
+            if "source" in message:
+                return message
 
     def new(self) -> list[dict[str, Any]]:
         """Commands that arrived since the last call (never blocks)."""
@@ -122,18 +132,22 @@ class CameraControls:
             os.close(self._fd)
 
 
-def run(config: dict[str, Any], commands: _Commands) -> int:
+def open_source(config: dict[str, Any]) -> CaptureSource | None:
+    """The source `config` names, opened; None when it cannot be, said in an error event (the open
+    released whatever it had: this process may open the next source)."""
     settings = CaptureSettings(**config["settings"])
     spec = parse_source(config["source"])
     try:
-        source = CaptureSource(spec, settings, config["decode"])
+        return CaptureSource(spec, settings, config["decode"])
     except ValueError as exc:  # the credentials went missing since the node checked them
-        _send({"event": "error", "message": str(exc)})
-        return 3
+        _send({"event": "error", "message": str(exc), "waiting": True})
     except EOFError as exc:
-        _send({"event": "error", "message": str(exc), "cause": explain_failure(spec, settings)})
-        return 3
-    controls = CameraControls(spec)
+        _send({"event": "error", "message": str(exc), "cause": explain_failure(spec, settings), "waiting": True})
+    return None
+
+
+def run(config: dict[str, Any], source: CaptureSource, commands: _Commands) -> int:
+    controls = CameraControls(source.spec)
     controls.apply(config["controls"])
     ring: FrameRing | None = None
     failures = 0
@@ -149,7 +163,8 @@ def run(config: dict[str, Any], commands: _Commands) -> int:
                 failures += 1
                 if failures >= _MAX_CONSECUTIVE_FAILURES:
                     # Only the final failure is explained: that asks the kernel and scans /proc.
-                    _send({"event": "error", "message": str(exc), "cause": explain_failure(spec, settings)})
+                    _send({"event": "error", "message": str(exc),
+                           "cause": explain_failure(source.spec, source.settings)})
                     return 4
                 time.sleep(0.01)  # a dead FFmpeg capture fails in ~0 ms: don't spin a core
                 continue
@@ -192,10 +207,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     cv2.setNumThreads(1)  # decoding one frame at a time; threads would only fight the node
     commands = _Commands()
-    config = commands.first()
-    if config is None:
-        return 0  # a spare that was never needed
-    return run(config, commands)
+    while (config := commands.next_source()) is not None:
+        source = open_source(config)
+        if source is not None:
+            return run(config, source, commands)
+    return 0  # stdin closed: a spare that was never needed, or let go after a failed open
 
 
 if __name__ == "__main__":
