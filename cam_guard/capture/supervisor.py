@@ -333,7 +333,9 @@ class CaptureSupervisor:
                 recoveries=wd.recoveries, frame_age_s=wd.frame_age(now), rate_hz=self._rate.rate_hz(now),
                 detect_s=wd.detect_summary(), recover_s=wd.recover_summary(),
                 worker_pid=worker.proc.pid if worker else None, recent_errors=list(self._recent_errors),
-                unreaped_workers=len(self._killed), warmup_frames=wd.warmup_frames, decoding=self._decode,
+                # poll() reaps one that exited since the last attempt: only those stuck in the kernel count
+                unreaped_workers=sum(1 for w in list(self._killed) if w.proc.poll() is None),
+                warmup_frames=wd.warmup_frames, decoding=self._decode,
                 controls=dict(self._control_results))
 
     def _report_state(self) -> None:
