@@ -1,12 +1,14 @@
-"""Test session setup: ROS 2 on loopback only, a domain of our own, rclpy for probe nodes."""
+"""Test session setup: ROS 2 on loopback only, a domain of its own for each test, rclpy for probe nodes."""
 
+import fcntl
+import itertools
 import os
 import sys
+from collections.abc import Iterator
 
-# Before rclpy is imported anywhere: DDS stays on 127.0.0.1 and this session gets its own domain,
-# inherited by every node process the tests start.
+# Before rclpy is imported anywhere: DDS stays on 127.0.0.1. Every node process a test starts
+# inherits the test's domain (below).
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
@@ -14,17 +16,50 @@ import pytest
 
 from cam_guard.ros.transport import apply_fastdds_profile, remove_orphaned_fastdds_files
 
+_DOMAINS = 100  # ROS domains 1..100
+_next_domain = itertools.count(os.getpid())
 
-@pytest.fixture(scope="session")
-def ros():
-    """rclpy initialised once for the session (with the shipped Fast DDS profile)."""
+
+def _claim_domain() -> tuple[int, int]:
+    """The next ROS domain that no other test session on this machine holds (an flock'ed file each),
+    and the descriptor that holds it."""
+    for _ in range(_DOMAINS):
+        domain = 1 + next(_next_domain) % _DOMAINS
+        fd = os.open(f"/tmp/cam_guard-test-domain-{domain}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return domain, fd
+    raise RuntimeError("every ROS domain 1..100 is held by another test session")
+
+
+@pytest.fixture(autouse=True)
+def ros_domain() -> Iterator[int]:
+    """Each test in a domain of its own: a participant a previous test killed leaves its shared-memory
+    port behind, and with our profile's patient health check (60 s, issue 18) a participant still
+    sending to it was not discovered by the next node for up to that long."""
+    domain, fd = _claim_domain()
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    try:
+        yield domain
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def ros(ros_domain: int) -> Iterator[None]:
+    """rclpy for this test, in its domain (with the shipped Fast DDS profile)."""
     import rclpy
 
     apply_fastdds_profile()
     remove_orphaned_fastdds_files()  # as every node does: a dead participant's port can hide this one
     rclpy.init()
-    yield
-    rclpy.try_shutdown()
+    try:
+        yield
+    finally:
+        rclpy.try_shutdown()
 
 
 @pytest.fixture
