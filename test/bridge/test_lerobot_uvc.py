@@ -21,13 +21,14 @@ from lerobot.utils.import_utils import register_third_party_plugins
 from cam_guard.capture.jpeg import decode_jpeg
 from cam_guard.capture.synthetic import read_frame_counter
 from cam_guard.testing.harness import CAMERA_DOWN, CameraUnderTest, RosProbe
-from cam_guard.testing.uvc.camera import EmulatedUvcCamera
+from cam_guard.testing.uvc.camera import EmulatedUvcCamera, synthetic_source
 
 pytestmark = needs_uvc_emulator
 
 READ_TIMEOUT_S = 1.0  # CamGuardCameraConfig.timeout_ms's default: read() returns no frame older than this
 # A frame is stamped when the capture worker takes it from the driver, a little after the camera sent it.
 STAMP_SLACK_S = 0.5
+RED = 128  # a coloured picture: the frames' RGB order shows
 RECOVER_WAIT_S = 10.0  # a bound against hangs; the node's recovery time is asserted in test_camera_uvc.py
 
 
@@ -36,6 +37,7 @@ def camera_node(probe: RosProbe, uvc: EmulatedUvcCamera, **params: object) -> It
     camera = start_uvc_camera(probe, uvc, **params)
     try:
         yield camera
+        assert camera.node.stop()[0] == 0, camera.node.output()[-3000:]  # Ctrl-C, as a user stops it
     finally:
         camera.node.__exit__(None, None, None)
 
@@ -62,7 +64,7 @@ def camera_frame_numbers(frames: list[np.ndarray], uvc: EmulatedUvcCamera) -> li
     numbers = [read_frame_counter(frame) for frame in frames]
     for number, frame in zip(numbers, frames, strict=True):
         assert number in sent, f"frame {number} is not one the camera delivered"
-        assert np.array_equal(frame, decode_jpeg(sent[number])[..., ::-1]), f"frame {number} is not the camera's"
+        assert np.array_equal(frame, decode_jpeg(sent[number])[..., ::-1]), f"frame {number}: not the camera's RGB"
     return numbers
 
 
@@ -72,7 +74,7 @@ def assert_each_new_and_in_order(numbers: list[int]) -> None:
 
 @pytest.mark.parametrize("transport", ["raw", "compressed"])
 def test_lerobot_reads_the_cameras_mjpg_frames_at_the_size_asked(probe, uvc, transport):
-    uvc.play()
+    uvc.play(synthetic_source(red=RED))
     with camera_node(probe, uvc, width=1280, height=720), lerobot_camera(1280, 720, transport) as camera:
         frames = [camera.read() for _ in range(10)]
         fmt = uvc.format
@@ -102,7 +104,7 @@ def first_frame(camera: Camera, timeout_s: float) -> np.ndarray:
 def test_lerobot_gets_no_stale_frame_during_a_fault_and_the_cameras_new_frames_after_it(probe, uvc, fault):
     inject, restore = UVC_FAULTS[fault]
     assert restore is not None, "both faults end when the camera is back"
-    uvc.play()
+    uvc.play(synthetic_source(red=RED))
     with camera_node(probe, uvc) as node, lerobot_camera(640, 480) as camera:
         before = [camera.read() for _ in range(5)]
         # The trainer is busy while the camera fails: a frame it has not read waits in the ring.
