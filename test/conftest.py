@@ -70,6 +70,16 @@ def probe(ros):
         yield p
 
 
+@pytest.fixture
+def uvc():
+    """An emulated USB camera plugged into a private /dev of its own (root: a mount namespace)."""
+    from cam_guard.testing.uvc.camera import EmulatedUvcCamera
+    from cam_guard.testing.uvc.namespace import DevNamespace
+
+    with DevNamespace() as ns, EmulatedUvcCamera(ns) as cam:
+        yield cam  # the namespace's close() SIGKILLs whatever a failed test left running inside
+
+
 @pytest.fixture(scope="session")
 def lerobot_checkpoint(tmp_path_factory):
     """A real LeRobot reward-classifier checkpoint, built offline (cam_guard.testing.lerobot_checkpoint)."""

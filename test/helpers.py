@@ -3,7 +3,6 @@ too)."""
 
 import json
 import os
-import shutil
 import time
 import urllib.request
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from cam_guard.capture.synthetic import synthetic_frame
 from cam_guard.preview.overlay import NO_SIGNAL_BGR, banner_rows
 from cam_guard.ros.image_conversion import from_image_msg, to_image_msg
 from cam_guard.testing.harness import (
+    CameraUnderTest,
     NodeProcess,
     Recorder,
     RemoteLifecycle,
@@ -26,16 +26,33 @@ from cam_guard.testing.harness import (
     free_port,
     latest_camera_status,
     process_alive,
+    start_camera,
 )
+from cam_guard.testing.uvc.camera import EmulatedUvcCamera
 
-__all__ = ["NodeProcess", "Recorder", "RemoteLifecycle", "RemoteParameters", "RosProbe", "assert_config_error",
-           "banner_is_no_signal", "children", "diagnostic_values", "error_lines", "frame_msg", "free_port",
-           "latest_camera_status", "needs_uvc_emulator", "node_pid", "process_alive", "publish_until",
-           "publish_until_seen", "web_state"]
+__all__ = ["UVC_FAULTS", "UVC_STALL_TIMEOUT_S", "NodeProcess", "Recorder", "RemoteLifecycle", "RemoteParameters",
+           "RosProbe", "assert_config_error", "banner_is_no_signal", "children", "diagnostic_values", "error_lines",
+           "frame_msg", "free_port", "latest_camera_status", "needs_uvc_emulator", "node_pid", "process_alive",
+           "publish_until", "publish_until_seen", "start_uvc_camera", "web_state"]
 
+# As root (CI) it runs: setup_env.sh installs gcc there, and a missing tool is an error, never a silent skip.
 needs_uvc_emulator = pytest.mark.skipif(
-    os.geteuid() != 0 or not all(shutil.which(t) for t in ("gcc", "unshare", "nsenter")),
-    reason="the emulated camera needs root (a private mount namespace), gcc, unshare and nsenter")
+    os.geteuid() != 0, reason="the emulated camera needs root (a private mount namespace for its /dev)")
+UVC_STALL_TIMEOUT_S = 0.5
+# The emulated camera's faults as (inject, restore); None: the node recovers without the camera's help.
+UVC_FAULTS: dict[str, tuple[Callable[[EmulatedUvcCamera], object], Callable[[EmulatedUvcCamera], object] | None]] = {
+    "no frames": (lambda cam: cam.stall(), lambda cam: cam.resume()),
+    "DQBUF blocked in the driver": (lambda cam: cam.hang_dqbuf(), None),
+    "unplug, back on the same node": (lambda cam: cam.unplug(), lambda cam: cam.replug(0)),
+    "unplug, back as another node": (lambda cam: cam.unplug(), lambda cam: cam.replug(4)),
+}
+
+
+def start_uvc_camera(probe: RosProbe, cam: EmulatedUvcCamera, **params: Any) -> CameraUnderTest:
+    """camera_node on the emulated camera's by-id link, inside its namespace, once it streams (no warm-up:
+    the emulator's frames need no settling)."""
+    params = {"stall_timeout": UVC_STALL_TIMEOUT_S, "warmup": 0.0, **params}
+    return start_camera(probe, cam.by_id_path, popen=cam.popen, **params)
 
 
 def frame_msg(index: int, topic_stamp_ns: int | None = None) -> Image:

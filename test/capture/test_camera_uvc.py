@@ -9,12 +9,10 @@ import itertools
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from helpers import needs_uvc_emulator
+from helpers import UVC_FAULTS, UVC_STALL_TIMEOUT_S, needs_uvc_emulator, start_uvc_camera
 from sensor_msgs.msg import CompressedImage, Image
 
 from cam_guard.capture.synthetic import read_frame_counter
@@ -23,31 +21,16 @@ from cam_guard.testing.harness import (
     CameraUnderTest,
     NodeProcess,
     RemoteParameters,
-    RosProbe,
     diagnostic_values,
     latest_camera_status,
-    start_camera,
 )
 from cam_guard.testing.uvc.camera import EmulatedUvcCamera, synthetic_source
-from cam_guard.testing.uvc.namespace import DevNamespace
 
 pytestmark = needs_uvc_emulator
 
-STALL_TIMEOUT_S = 0.5
-NODE_DETECT_BOUND_S = STALL_TIMEOUT_S + 0.1  # the watchdog's own figure: last good frame -> stall decided
+NODE_DETECT_BOUND_S = UVC_STALL_TIMEOUT_S + 0.1  # the watchdog's own figure: last good frame -> stall decided
 DDS_SLACK_S = 0.5  # the state message reaching this process on a loaded 2-core machine
 RECOVER_BOUND_S = 2.0
-
-
-@pytest.fixture
-def uvc() -> Iterator[EmulatedUvcCamera]:
-    with DevNamespace() as ns, EmulatedUvcCamera(ns) as cam:
-        yield cam  # the namespace's close() SIGKILLs whatever a failed test left running inside
-
-
-def start(probe: RosProbe, cam: EmulatedUvcCamera, **params: Any) -> CameraUnderTest:
-    params = {"stall_timeout": STALL_TIMEOUT_S, "warmup": 0.0, **params}
-    return start_camera(probe, cam.by_id_path, popen=cam.popen, **params)
 
 
 def stop(camera: CameraUnderTest) -> str:
@@ -67,7 +50,7 @@ def assert_fresh_and_in_order(camera: CameraUnderTest) -> None:
 def test_mjpg_720p_is_granted_and_compressed_carries_the_cameras_bytes(probe, uvc):
     compressed = probe.subscribe(CompressedImage, "/image_raw/compressed")
     uvc.play()
-    camera = start(probe, uvc, width=1280, height=720, fps=30.0, buffer_size=1)
+    camera = start_uvc_camera(probe, uvc, width=1280, height=720, fps=30.0, buffer_size=1)
     msgs = compressed.wait_count(10, timeout=10)
     values = camera.diagnostics()
     fmt, buffers = uvc.format, uvc.buffer_count
@@ -84,7 +67,7 @@ def test_a_size_the_camera_lacks_in_mjpg_is_reported_as_granted(probe, uvc):
     """The camera has 320x240 in YUYV only (USB bandwidth): asked for MJPG there, uvcvideo grants MJPG at
     the nearest size it has. The node says so in the log and in diagnostics instead of pretending."""
     uvc.play()
-    camera = start(probe, uvc, width=320, height=240)
+    camera = start_uvc_camera(probe, uvc, width=320, height=240)
     camera.diags.wait_for(lambda _: camera.diagnostics()["measured"].startswith("640x480"), 10, "a measurement")
     values = camera.diagnostics()
     log = stop(camera)
@@ -96,7 +79,7 @@ def test_a_size_the_camera_lacks_in_mjpg_is_reported_as_granted(probe, uvc):
 def test_yuyv_asked_and_granted_streams_without_compressed(probe, uvc):
     compressed = probe.subscribe(CompressedImage, "/image_raw/compressed")
     uvc.play()
-    camera = start(probe, uvc, width=320, height=240, fourcc="YUYV")
+    camera = start_uvc_camera(probe, uvc, width=320, height=240, fourcc="YUYV")
     values = camera.diagnostics()
     stop(camera)
     assert values["granted"] == "320x240 YUYV @ 30.0 fps", values
@@ -104,19 +87,11 @@ def test_yuyv_asked_and_granted_streams_without_compressed(probe, uvc):
     assert_fresh_and_in_order(camera)
 
 
-FAULTS = {
-    "no frames": (lambda cam: cam.stall(), lambda cam: cam.resume()),
-    "DQBUF blocked in the driver": (lambda cam: cam.hang_dqbuf(), None),
-    "unplug, back on the same node": (lambda cam: cam.unplug(), lambda cam: cam.replug(0)),
-    "unplug, back as another node": (lambda cam: cam.unplug(), lambda cam: cam.replug(4)),
-}
-
-
-@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("fault", UVC_FAULTS)
 def test_fault_is_detected_and_recovered_without_stale_frames(probe, uvc, fault):
-    inject, restore = FAULTS[fault]
+    inject, restore = UVC_FAULTS[fault]
     uvc.play()
-    camera = start(probe, uvc)
+    camera = start_uvc_camera(probe, uvc)
     camera.fault_cycle(lambda: inject(uvc), restore and (lambda: restore(uvc)), detect_timeout=10,
                        recover_timeout=10)
     values = camera.diagnostics()
@@ -144,7 +119,7 @@ def test_damaged_frames_are_never_published_and_a_run_of_them_is_a_stall(probe, 
         return jpeg[: len(jpeg) // 2] if damage == "truncated" else jpeg[:600] + bytes(range(256)) * 40 + jpeg[-2:]
 
     uvc.play(frames)
-    camera = start(probe, uvc)
+    camera = start_uvc_camera(probe, uvc)
     camera.fault_cycle(lambda: broken.update(on=True), lambda: broken.update(on=False), detect_timeout=10,
                        recover_timeout=10)
     values = camera.diagnostics()
@@ -158,7 +133,7 @@ def test_padded_frames_from_the_camera_are_published_cut_at_eoi(probe, uvc):
     compressed = probe.subscribe(CompressedImage, "/image_raw/compressed")
     draw = synthetic_source()
     uvc.play(lambda number, fmt: draw(number, fmt) + bytes(16 + number * 7919 % 1025))
-    camera = start(probe, uvc)
+    camera = start_uvc_camera(probe, uvc)
     msgs = compressed.wait_count(10, timeout=10)
     values = camera.diagnostics()
     stop(camera)
@@ -170,7 +145,7 @@ def test_padded_frames_from_the_camera_are_published_cut_at_eoi(probe, uvc):
 def test_a_killed_worker_is_gone_before_its_replacement_opens_the_camera(probe, uvc):
     """uvcvideo lets one file stream: a replacement opening beside the killed worker gets EBUSY."""
     uvc.play()
-    camera = start(probe, uvc)
+    camera = start_uvc_camera(probe, uvc)
     for _ in range(5):  # before the wait: EBUSY in about one replacement of three, at random
         camera.fault_cycle(uvc.stall, uvc.resume, detect_timeout=10, recover_timeout=10)
     stop(camera)
@@ -224,7 +199,7 @@ def holds(cam: EmulatedUvcCamera, expected: dict[str, int]) -> bool:
 
 def test_controls_reach_the_camera_change_live_and_come_back_after_replug_and_worker_replacement(probe, uvc):
     uvc.play()
-    camera = start(probe, uvc, **{f"controls.{name}": value for name, value in LOCKED.items()})
+    camera = start_uvc_camera(probe, uvc, **{f"controls.{name}": value for name, value in LOCKED.items()})
     uvc.wait_until(lambda: holds(uvc, ON_CAMERA), 10, "the controls set")
     values = camera.diagnostics()
     assert {k: values[f"control.{k}"] for k in LOCKED} == {k: str(v) for k, v in LOCKED.items()}, values
@@ -251,7 +226,8 @@ def test_controls_reach_the_camera_change_live_and_come_back_after_replug_and_wo
 def test_unset_controls_are_left_alone_and_a_refusal_is_reported(probe, uvc):
     uvc.play()
     defaults = uvc.controls()
-    camera = start(probe, uvc, **{"controls.gain": 30, "controls.exposure": 200})  # exposure mode left on auto
+    # exposure mode left on auto
+    camera = start_uvc_camera(probe, uvc, **{"controls.gain": 30, "controls.exposure": 200})
     uvc.wait_until(lambda: holds(uvc, {"gain": 30}), 10, "gain set")
     values = camera.diagnostics()
     stop(camera)

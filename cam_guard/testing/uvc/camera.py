@@ -80,10 +80,11 @@ class PlayedFrame:
     data: bytes
 
 
-def synthetic_source(quality: int = 80) -> FrameSource:
+def synthetic_source(quality: int = 80, red: int | None = None) -> FrameSource:
     """A gradient with the frame number in the top-left blocks, where read_frame_counter() finds it
     (frames at least 256 pixels wide), in whatever format the camera streams. Cheap enough to run at
-    30 fps at 1280x720 beside the program under test: only the counter is drawn per frame."""
+    30 fps at 1280x720 beside the program under test: only the counter is drawn per frame. A constant
+    `red` channel makes the picture coloured, so that a reader's RGB/BGR order shows."""
     backgrounds: dict[tuple[int, int], np.ndarray] = {}
 
     def draw(number: int, fmt: StreamFormat) -> bytes:
@@ -91,6 +92,8 @@ def synthetic_source(quality: int = 80) -> FrameSource:
         if background is None:
             background = np.empty((fmt.height, fmt.width, 3), np.uint8)
             background[...] = np.linspace(0, 255, fmt.width, dtype=np.uint8)[None, :, None]
+            if red is not None:
+                background[..., 2] = red
             backgrounds[(fmt.width, fmt.height)] = background
         frame = background.copy()
         stamp_counter(frame, number)
