@@ -38,8 +38,8 @@ def _claim_domain() -> tuple[int, int]:
 @pytest.fixture(autouse=True)
 def ros_domain() -> Iterator[int]:
     """Each test in a domain of its own: a participant a previous test killed leaves its shared-memory
-    port behind, and with our profile's patient health check (60 s, issue 18) a participant still
-    sending to it was not discovered by the next node for up to that long."""
+    port behind, and one still sending to it can miss the next node for a while (README, "No reader
+    can slow the camera")."""
     domain, fd = _claim_domain()
     os.environ["ROS_DOMAIN_ID"] = str(domain)
     try:

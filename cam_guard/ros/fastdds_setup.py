@@ -7,17 +7,15 @@ Fast DDS blocks in the UDP (and TCP) send while the socket's buffer is full, i.e
 the slowest network reader's link needs. With `non_blocking_send` it drops what does not fit
 instead: that reader gets fewer frames, the others all of them.
 
-The same for a reader that is stopped (SIGSTOP, a debugger): after its shared-memory port's
-`healthy_check_timeout_ms` (Fast DDS: 1 s) every writer re-opens that port for each fragment, 20-30 ms
-of CPU per 1280x720 frame. The setting belongs to the reader's own profile, so cam_guard's readers
-wait 60 s (a full port in between only drops what it cannot take).
+Shared-memory ports keep Fast DDS's 1 s `healthy_check_timeout_ms`: a longer one spared the camera
+the CPU a *stopped* local reader costs it (each fragment re-opens that port), but then a participant
+still sending to a *killed* one's port did not discover its replacement for as long (README).
 
-This module makes both hold for any profile: the shipped one has them; a user's own profile
-(FASTDDS_DEFAULT_PROFILES_FILE) is read, and a copy with `non_blocking_send` added to every UDP/TCP
-transport and `healthy_check_timeout_ms` to every SHM transport that does not set them is what Fast
-DDS loads; Fast DDS's built-in transports get non-blocking sends through FASTDDS_BUILTIN_TRANSPORTS.
-What the user's profile sets (`<non_blocking_send>false</...>`, `non_blocking=false`, a health check
-timeout of their own) is kept: that is the override.
+This module makes non-blocking sends hold for any profile: the shipped one has them; a user's own
+profile (FASTDDS_DEFAULT_PROFILES_FILE) is read, and a copy with `non_blocking_send` added to every
+UDP/TCP transport that does not set it is what Fast DDS loads; Fast DDS's built-in transports get
+non-blocking sends through FASTDDS_BUILTIN_TRANSPORTS. What the user's profile sets
+(`<non_blocking_send>false</...>`, `non_blocking=false`) is kept: that is the override.
 """
 
 import hashlib
@@ -32,8 +30,6 @@ PUBLICATION_MODES = ("SYNCHRONOUS", "ASYNCHRONOUS", "AUTO")
 BUILTIN_TRANSPORTS_VAR = "FASTDDS_BUILTIN_TRANSPORTS"
 _NETWORK_TRANSPORTS = ("UDPv4", "UDPv6", "TCPv4", "TCPv6")
 _NON_BLOCKING = "non_blocking_send"
-_HEALTH_CHECK = "healthy_check_timeout_ms"
-READER_HEALTH_CHECK_MS = "60000"
 
 
 class FastDdsSetupError(ValueError):
@@ -73,8 +69,7 @@ def _child(element: ET.Element, name: str) -> ET.Element | None:
 
 
 def edit_profile(xml_text: str) -> tuple[str, ProfileEdit]:
-    """Add `non_blocking_send` to every network transport and `healthy_check_timeout_ms` to every
-    shared-memory transport that does not set it."""
+    """Add `non_blocking_send` to every network transport that does not set it."""
     try:
         root = ET.fromstring(xml_text)
     except ET.ParseError as exc:
@@ -93,8 +88,6 @@ def edit_profile(xml_text: str) -> tuple[str, ProfileEdit]:
         kind, name = _child(descriptor, "type"), _child(descriptor, "transport_id")
         kind_text = (kind.text or "").strip() if kind is not None else ""
         label = (name.text or "").strip() if name is not None else "?"
-        if kind_text == "SHM" and _child(descriptor, _HEALTH_CHECK) is None:
-            add(descriptor, _HEALTH_CHECK, READER_HEALTH_CHECK_MS, label)
         if kind_text not in _NETWORK_TRANSPORTS:
             continue
         existing = _child(descriptor, _NON_BLOCKING)

@@ -35,8 +35,8 @@ def apply_fastdds_profile() -> list[str]:
     """Choose the Fast DDS set-up of this process; returns what was done, for the log.
 
     Without a profile of the user's: the shipped one (large shared-memory segment, non-blocking
-    network sends, a patient health check of our shared-memory ports). With one
-    (FASTDDS_DEFAULT_PROFILES_FILE): a copy of it with those added where it does not set them, and
+    network sends). With one (FASTDDS_DEFAULT_PROFILES_FILE): a copy of it with non-blocking sends
+    added where it does not set them, and
     FASTDDS_BUILTIN_TRANSPORTS=...non_blocking=true when its participant keeps Fast DDS's built-in
     transports (see fastdds_setup). Nothing when another RMW is selected or the user opted
     out with CAM_GUARD_FASTDDS_PROFILE=off. Raises FastDdsSetupError on a setting that cannot work.
@@ -80,10 +80,10 @@ def remove_orphaned_fastdds_files(directory: str = "/dev/shm") -> tuple[int, int
 
     A participant holds an flock on each object's lock file while it lives and removes the files
     when it exits cleanly; one that was killed leaves them behind. Its data segments are 32 MiB
-    each with our profile (a camera respawned for days would fill /dev/shm). Its ports are worse:
-    the next participant of that domain given the same participant id (a respawned node usually
-    is) reuses the dead port and, in about one start in ten, is never discovered (measured here:
-    20 s without a match). Unlinking does not disturb processes that still have a file mapped.
+    each with our profile (a camera respawned for days would fill /dev/shm); its ports are reused by
+    the next participant given the same participant id (a respawned node usually is), a dead port
+    that another participant may still be sending to. Unlinking does not disturb processes that
+    still have a file mapped.
     """
     removed = freed = 0
     now = time.time()

@@ -45,8 +45,8 @@ def descriptor_values(xml_text: str, tag: str = "non_blocking_send") -> dict[str
 def test_network_transports_become_non_blocking_unless_the_user_said_otherwise():
     edited, edit = edit_profile(USER_PROFILE)
     assert descriptor_values(edited) == {"my_udp": "true", "my_tcp": "false", "my_shm": None}
-    assert descriptor_values(edited, "healthy_check_timeout_ms") == {"my_udp": None, "my_tcp": None, "my_shm": "60000"}
-    assert edit.changed == ["my_udp: non_blocking_send=true", "my_shm: healthy_check_timeout_ms=60000"]
+    assert descriptor_values(edited, "healthy_check_timeout_ms") == {"my_udp": None, "my_tcp": None, "my_shm": None}
+    assert edit.changed == ["my_udp: non_blocking_send=true"]
     assert edit.kept_blocking == ["my_tcp"]
     assert not edit.uses_builtin_transports
     assert "sendBufferSize>1048576" in edited, "everything else is kept"
@@ -105,8 +105,7 @@ def test_the_node_streams_in_either_publication_mode_with_the_users_profile(prob
         log = node.output()
         code, _ = node.stop()
     assert code == 0
-    assert (f"Fast DDS profile {user}: added my_udp: non_blocking_send=true; "
-            "my_shm: healthy_check_timeout_ms=60000 in ") in log
+    assert f"Fast DDS profile {user}: added my_udp: non_blocking_send=true in " in log
     assert "sets non_blocking_send=false for my_tcp" in log
-    copy = re.search(r"healthy_check_timeout_ms=60000 in (\S+)", log).group(1)
+    copy = re.search(r"non_blocking_send=true in (\S+)", log).group(1)
     assert descriptor_values(Path(copy).read_text())["my_udp"] == "true"
