@@ -306,7 +306,10 @@ def start_camera(probe: RosProbe, device: str, *, popen: Callable[..., subproces
     try:
         camera.wait_streaming()
     except BaseException:
-        node.__exit__(None, None, None)  # a camera that never streamed must not outlive the caller
+        # Discovery or the node? What the probe sees of the graph, and the node's own output.
+        print(f"the probe sees nodes {probe.node.get_node_names_and_namespaces()} in ROS domain "
+              f"{os.environ.get('ROS_DOMAIN_ID')}", file=sys.stderr)
+        node.__exit__(*sys.exc_info())  # a camera that never streamed must not outlive the caller
         raise
     return camera
 

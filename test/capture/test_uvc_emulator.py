@@ -346,6 +346,7 @@ def test_replug_while_the_old_node_is_held_gets_another_node(camera: EmulatedUvc
     assert "/dev/video0 (deleted)" in fd_links  # what /proc shows for an unplugged camera still held
     holder.proc.kill()
     holder.proc.wait(timeout=5)
+    camera.wait_closed(5)
     camera.unplug()
     assert camera.replug() == "/dev/video0"
 

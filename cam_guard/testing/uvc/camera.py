@@ -295,6 +295,11 @@ class EmulatedUvcCamera:
         """Until no file owns the stream (the owner closed it, freed its buffers or died)."""
         self.wait_until(lambda: self._device is None or self._device.owner is None, timeout, "release")
 
+    def wait_closed(self, timeout: float) -> None:
+        """Until no file is open on any node, plugged or unplugged (a killed holder's connection is
+        noticed here a moment after the process is gone)."""
+        self.wait_until(lambda: not any(d.handles for d in self._devices), timeout, "last close")
+
     # -- frames --------------------------------------------------------------------------------------
     def send_jpeg(self, data: bytes) -> int | None:
         """One MJPG frame, any bytes (corrupt, truncated, padded). Returns the sequence number it was
