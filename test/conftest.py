@@ -16,6 +16,8 @@ import pytest
 
 from cam_guard.ros.transport import apply_fastdds_profile, remove_orphaned_fastdds_files
 
+apply_fastdds_profile()  # the shipped Fast DDS profile, for this process's participants (set in the environment)
+
 _DOMAINS = 100  # ROS domains 1..100
 _next_domain = itertools.count(os.getpid())
 
@@ -50,10 +52,9 @@ def ros_domain() -> Iterator[int]:
 
 @pytest.fixture
 def ros(ros_domain: int) -> Iterator[None]:
-    """rclpy for this test, in its domain (with the shipped Fast DDS profile)."""
+    """rclpy for this test, in its domain."""
     import rclpy
 
-    apply_fastdds_profile()
     remove_orphaned_fastdds_files()  # as every node does: a dead participant's port can hide this one
     rclpy.init()
     try:

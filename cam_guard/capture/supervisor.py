@@ -333,8 +333,7 @@ class CaptureSupervisor:
                 recoveries=wd.recoveries, frame_age_s=wd.frame_age(now), rate_hz=self._rate.rate_hz(now),
                 detect_s=wd.detect_summary(), recover_s=wd.recover_summary(),
                 worker_pid=worker.proc.pid if worker else None, recent_errors=list(self._recent_errors),
-                # poll() reaps one that exited since the last attempt: only those stuck in the kernel count
-                unreaped_workers=sum(1 for w in list(self._killed) if w.proc.poll() is None),
+                unreaped_workers=len(self._unreaped()),
                 warmup_frames=wd.warmup_frames, decoding=self._decode,
                 controls=dict(self._control_results))
 
@@ -373,9 +372,12 @@ class CaptureSupervisor:
         self._report_state()
         self._log("info", f"new capture settings: reopening {self.candidates[0]}")
 
+    def _unreaped(self) -> list[_Worker]:
+        """Killed workers still in the process table (stuck in the kernel); poll() reaps one that exited."""
+        return [w for w in list(self._killed) if w.proc.poll() is None]
+
     def _reap(self) -> None:
-        # poll() reaps an exited worker; one stuck in the kernel stays listed until it exits.
-        self._killed = [w for w in self._killed if w.proc.poll() is None]
+        self._killed = self._unreaped()
 
     def _alive(self, worker: _Worker | None) -> _Worker | None:
         """`worker` while its process runs; one that exited is retired (its pipes closed) and None returned."""

@@ -80,8 +80,8 @@ def prepare_ros_process(follow_starter: bool = True) -> list[str]:
     Dies with the process that started it (`follow_starter`: a node must not outlive its launcher
     or `ros2 run`); records forks when asked (CAM_GUARD_FORK_AUDIT); prints every thread's stack on
     SIGUSR1 (hilserl_graph asks for it before it SIGKILLs a node that ignored Ctrl-C); selects the
-    Fast DDS profile (raises FastDdsSetupError on a setting that cannot work); removes segments left
-    by killed participants. Returns what it did, to be logged once a logger exists.
+    Fast DDS profile (raises FastDdsSetupError on a setting that cannot work); removes the segments
+    and ports killed participants left. Returns what it did, to be logged once a logger exists.
     """
     if follow_starter:
         die_with_starter(startup.parent_at_start)
