@@ -86,6 +86,11 @@ def test_padded_frames_from_ffmpegs_own_server_are_published(probe, cameras):
     assert values["bad_frames"] == "0" and values["stalls"] == "0", values
 
 
+# The bridge's helper must discover camera_state while the camera still warms up. A discovery announcement
+# lost on loopback is repeated by Fast DDS every 3 s; CI once took longer than a 3 s warm-up.
+WARMUP_LONGER_THAN_DISCOVERY_S = 10.0
+
+
 def test_warmup_withholds_the_first_frames_and_readers_see_a_not_ready_state(probe):
     images = probe.subscribe(Image, "/image_raw")
     states = probe.subscribe(String, "/camera_state", latched_qos())
@@ -96,7 +101,7 @@ def test_warmup_withholds_the_first_frames_and_readers_see_a_not_ready_state(pro
     try:
         with NodeProcess("cam_guard.reward_node") as reward, \
                 NodeProcess("cam_guard.camera_node", {"device": "synthetic", "width": 320, "height": 240,
-                                                      "warmup": 3.0}) as node:
+                                                      "warmup": WARMUP_LONGER_THAN_DISCOVERY_S}) as node:
             camera = CameraUnderTest(images, states, diags, node)
             states_seen_by_bridge = []
             deadline = time.monotonic() + 40  # three processes start and discover each other
