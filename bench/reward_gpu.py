@@ -3,11 +3,13 @@
 LeRobot's reward Classifier at the size HIL-SERL trains (a resnet10-shaped encoder, 128x128 input, 1 and 2
 cameras), built offline with random weights (the hub is out of reach). Each predict() is what reward_node
 does per frame set: crop/resize/normalise on the CPU, copy to the device, forward, read the probability
-(which waits for the device). Each row's ratio is against the CPU row (all cores) of the same run.
+(which waits for the device). Each row's ratio is against the CPU row (all cores) of the same run, and
+"vs CPU" is how far its probability for the same frames lies from that row's (the GPU must agree).
 Needs torch, transformers and lerobot 0.4.4; the GPU rows appear where CUDA is available.
 """
 
 import argparse
+import logging
 import os
 import tempfile
 import time
@@ -22,13 +24,25 @@ from cam_guard.reward.backends import LeRobotClassifier, Preprocessing
 from cam_guard.testing.lerobot_checkpoint import RESNET10, reward_classifier_checkpoint
 
 
-def predict_ms(classifier: LeRobotClassifier, frames: list[np.ndarray], count: int) -> np.ndarray:
+def predict_ms(classifier: LeRobotClassifier, frames: list[np.ndarray], count: int) -> tuple[np.ndarray, float]:
+    """Each prediction's wall time, and the CPU time (all threads) one prediction costs on average."""
     for _ in range(20):  # warm-up: CUDA context, cuDNN algorithm choice, allocator
         classifier.predict(frames)
     took = np.empty(count)
+    cpu_start = time.process_time()
     for i in range(count):
         start = time.perf_counter()
         classifier.predict(frames)
+        took[i] = time.perf_counter() - start
+    return took * 1000, (time.process_time() - cpu_start) * 1000 / count
+
+
+def preprocess_ms(classifier: LeRobotClassifier, frames: list[np.ndarray], count: int) -> np.ndarray:
+    took = np.empty(count)
+    for i in range(count):
+        start = time.perf_counter()
+        for camera, frame in enumerate(frames):
+            classifier.preprocessing.to_tensor(frame, camera)
         took[i] = time.perf_counter() - start
     return took * 1000
 
@@ -39,6 +53,8 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    logging.getLogger().setLevel(logging.ERROR)  # LeRobot warns about every unused BatchNorm counter
+
     cores = os.cpu_count() or 1
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"{machine()}; torch {torch.__version__}; GPU: {gpu}")
@@ -48,14 +64,20 @@ def main() -> None:
         for cameras in (1, 2):
             checkpoint = reward_classifier_checkpoint(Path(tmp) / f"cameras{cameras}", cameras, RESNET10)
             frames = [synthetic_frame(i, 640, 480) for i in range(cameras)]
-            baseline = None
+            baseline = cpu_probability = None
             for device, threads in runs:
                 torch.set_num_threads(threads)
                 classifier = LeRobotClassifier(str(checkpoint), Preprocessing(resize=(128, 128)), device)
-                p50, p95 = np.percentile(predict_ms(classifier, frames, args.count), [50, 95])
+                took, cpu_ms = predict_ms(classifier, frames, args.count)
+                p50, p95 = np.percentile(took, [50, 95])
+                probability = classifier.predict(frames)
                 baseline = baseline or p50
-                rows.append([cameras, device, threads, p50, p95, f"{p50 / baseline:.2f}x"])
-    print(table(["cameras", "device", "torch CPU threads", "predict p50 ms", "p95 ms", "p50 vs CPU, all cores"],
+                cpu_probability = probability if cpu_probability is None else cpu_probability
+                rows.append([cameras, device, threads, float(np.median(preprocess_ms(classifier, frames, args.count))),
+                             p50, p95, f"{p50 / baseline:.2f}x", cpu_ms,
+                             f"{abs(probability - cpu_probability):.1e}"])
+    print(table(["cameras", "device", "torch CPU threads", "of which preprocessing p50 ms", "predict p50 ms",
+                 "p95 ms", "p50 vs CPU, all cores", "CPU ms per predict", "probability vs CPU"],
                 rows))
 
 
