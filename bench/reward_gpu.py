@@ -66,8 +66,7 @@ def main() -> None:
             frames = [synthetic_frame(i, 640, 480) for i in range(cameras)]
             baseline = cpu_probability = None
             for device, threads in runs:
-                torch.set_num_threads(threads)
-                classifier = LeRobotClassifier(str(checkpoint), Preprocessing(resize=(128, 128)), device)
+                classifier = LeRobotClassifier(str(checkpoint), Preprocessing(resize=(128, 128)), device, threads)
                 took, cpu_ms = predict_ms(classifier, frames, args.count)
                 p50, p95 = np.percentile(took, [50, 95])
                 probability = classifier.predict(frames)

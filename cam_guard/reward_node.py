@@ -37,7 +37,7 @@ class RewardNode(GuardedNode):
         topics = config.image_topics
         try:
             self._classifier = make_classifier(config.backend, config.model_path, config.preprocessing,
-                                               config.color_rule, config.device)
+                                               config.color_rule, config.device, config.cpu_threads)
         except ClassifierError as exc:
             raise ConfigError(str(exc)) from None
         if self._classifier.cameras != len(topics):

@@ -23,6 +23,10 @@ import numpy as np
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+# torch and ONNX Runtime default to a thread per core, and their idle threads spin: on a 16-core machine a
+# resnet10 prediction cost 86 ms of CPU on all cores against 12 ms on two, for 7% more latency
+# (bench/RESULTS.md, "Reward classifier on the GPU"). The cores belong to the cameras.
+DEFAULT_CPU_THREADS = 2
 
 
 class ClassifierError(ValueError):
@@ -144,7 +148,8 @@ class ColorRuleClassifier:
 
 
 class OnnxClassifier:
-    def __init__(self, path: str, preprocessing: Preprocessing, output_is_logit: bool = True) -> None:
+    def __init__(self, path: str, preprocessing: Preprocessing, output_is_logit: bool = True,
+                 cpu_threads: int = DEFAULT_CPU_THREADS) -> None:
         try:
             import onnxruntime
         except Exception as exc:
@@ -152,7 +157,10 @@ class OnnxClassifier:
         if not Path(path).is_file():
             raise ClassifierError(f"ONNX model '{path}' does not exist")
         try:
-            self._session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = cpu_threads
+            options.inter_op_num_threads = 1
+            self._session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
             raise ClassifierError(f"cannot load ONNX model '{path}': {str(exc).splitlines()[0]}") from None
         self._inputs = self._session.get_inputs()
@@ -176,7 +184,8 @@ class OnnxClassifier:
 class LeRobotClassifier:
     """LeRobot's reward classifier (lerobot.policies.sac.reward_model), run on the CPU or GPU."""
 
-    def __init__(self, path: str, preprocessing: Preprocessing, device: str = "cpu") -> None:
+    def __init__(self, path: str, preprocessing: Preprocessing, device: str = "cpu",
+                 cpu_threads: int = DEFAULT_CPU_THREADS) -> None:
         try:
             import torch
             from lerobot.policies.sac.reward_model.modeling_classifier import Classifier
@@ -188,6 +197,7 @@ class LeRobotClassifier:
             self._model = Classifier.from_pretrained(path).to(device).eval()
         except Exception as exc:  # from_pretrained raises many types for a bad checkpoint
             raise ClassifierError(f"cannot load LeRobot classifier '{path}': {str(exc).splitlines()[0]}") from None
+        torch.set_num_threads(cpu_threads)  # process-wide: the reward node's one model
         self._torch = torch
         self._device = device
         self.preprocessing = preprocessing  # replaced live when crops change
@@ -203,11 +213,12 @@ class LeRobotClassifier:
 
 
 def make_classifier(backend: str, model_path: str, preprocessing: Preprocessing,
-                    color_rule: ColorRuleClassifier | None = None, device: str = "cpu") -> RewardClassifier:
+                    color_rule: ColorRuleClassifier | None = None, device: str = "cpu",
+                    cpu_threads: int = DEFAULT_CPU_THREADS) -> RewardClassifier:
     if backend == "color":
         return color_rule or ColorRuleClassifier()
     if backend == "onnx":
-        return OnnxClassifier(model_path, preprocessing)
+        return OnnxClassifier(model_path, preprocessing, cpu_threads=cpu_threads)
     if backend == "lerobot":
-        return LeRobotClassifier(model_path, preprocessing, device)
+        return LeRobotClassifier(model_path, preprocessing, device, cpu_threads)
     raise ClassifierError(f"unknown backend '{backend}' (color, onnx, lerobot)")

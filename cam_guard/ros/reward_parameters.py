@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
-from cam_guard.reward.backends import ClassifierError, ColorRuleClassifier, Preprocessing
+from cam_guard.reward.backends import DEFAULT_CPU_THREADS, ClassifierError, ColorRuleClassifier, Preprocessing
 from cam_guard.ros.image_input import TRANSPORT_HELP, TRANSPORTS
 from cam_guard.ros.parameters import ConfigError, Param, ParameterTable
 
@@ -43,6 +43,8 @@ PARAMETERS = ParameterTable([
     Param("backend", "color", "classifier backend", choices=BACKENDS, fixed=_MODEL),
     Param("model_path", "", "ONNX file or LeRobot checkpoint directory", fixed=_MODEL),
     Param("device", "cpu", "torch device for the lerobot backend", fixed=_MODEL),
+    Param("cpu_threads", DEFAULT_CPU_THREADS, "CPU threads for the model (torch, ONNX Runtime)", int_range=(1, 64),
+          fixed=_MODEL),
     Param("threshold", 0.5, "success when probability > threshold (LeRobot's rule)", float_range=(0.0, 1.0)),
     Param("max_skew", 0.02, "seconds the capture stamps of one set of frames may differ by; a wider set is skipped",
           float_range=(0.0, 1.0)),
@@ -63,6 +65,7 @@ class RewardConfig:
     backend: str
     model_path: str
     device: str
+    cpu_threads: int
     threshold: float
     max_skew: float
     preprocessing: Preprocessing
@@ -84,5 +87,5 @@ def build(values: dict[str, Any]) -> RewardConfig:
         raise ConfigError(f"color rule: {exc}") from None
     height, width = values["resize_size"]
     return RewardConfig(topics, values["transport"], values["backend"], values["model_path"], values["device"],
-                        values["threshold"], values["max_skew"],
+                        values["cpu_threads"], values["threshold"], values["max_skew"],
                         Preprocessing((height, width), parse_crops(values["crops"])), color_rule)

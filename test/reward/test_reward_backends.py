@@ -186,3 +186,16 @@ def test_lerobot_backend_refuses_a_directory_without_a_checkpoint(lerobot_checkp
 def test_success_is_lerobots_rule_probability_above_threshold():
     assert is_success(0.51, 0.5) and not is_success(0.5, 0.5) and not is_success(0.49, 0.5)
     assert not is_success(1.0, 1.0) and is_success(0.01, 0.0) and not is_success(0.0, 0.0)
+
+
+def test_a_model_runs_on_the_cpu_threads_it_is_given(tmp_path, lerobot_checkpoint):
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        LeRobotClassifier(str(lerobot_checkpoint), Preprocessing(), cpu_threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    onnx = OnnxClassifier(str(mean_logit_model(tmp_path / "m.onnx")), Preprocessing(), cpu_threads=1)
+    assert onnx._session.get_session_options().intra_op_num_threads == 1
