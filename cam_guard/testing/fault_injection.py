@@ -378,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--fps", type=float, default=30.0)
     args = parser.parse_args(argv)
+    # SIGINT too: a shell starts a background job with SIGINT ignored, and Python then installs no handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     server = MjpegFaultServer(args.width, args.height, args.fps, args.path)
     try:
