@@ -378,9 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--fps", type=float, default=30.0)
     args = parser.parse_args(argv)
-    # SIGINT too: a shell starts a background job with SIGINT ignored, and Python then installs no handler.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Ctrl-C and SIGTERM end it even when its parent left them ignored or blocked (a background job, a thread
+    # that blocked them): it failed to stop in a full test run.
+    interrupts = (signal.SIGINT, signal.SIGTERM)
+    for sig in interrupts:
+        signal.signal(sig, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts)
     server = MjpegFaultServer(args.width, args.height, args.fps, args.path)
     try:
         print(f"serving {server.start(args.port)}", flush=True)
