@@ -36,6 +36,19 @@ class FastDdsSetupError(ValueError):
     """A Fast DDS setting cam_guard cannot work with; reported as one line at start."""
 
 
+MAX_DOMAIN_ID = 232  # DDS maps domain d to UDP port 7400 + 250 d + offsets: above 232 they pass 65535
+
+
+def check_domain_id(value: str | None) -> None:
+    """Fast DDS fails inside node creation on a domain it has no ports for, which a launcher takes
+    for a crash and restarts forever; refuse it at start with one line instead."""
+    if value is None or not value.strip():
+        return
+    if not value.strip().isdigit() or int(value) > MAX_DOMAIN_ID:
+        raise FastDdsSetupError(f"ROS_DOMAIN_ID='{value}' is not a domain DDS can use: a whole number from 0 to "
+                                f"{MAX_DOMAIN_ID} (ports pass 65535 above it; ROS 2 advises 0-101)")
+
+
 def check_publication_mode(value: str | None) -> None:
     """rmw_fastrtps silently falls back to SYNCHRONOUS on a value it does not know; refuse it."""
     if value and value not in PUBLICATION_MODES:

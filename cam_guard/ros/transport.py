@@ -18,6 +18,7 @@ from cam_guard.ros.fastdds_setup import (
     BUILTIN_TRANSPORTS_VAR,
     PUBLICATION_MODE_VAR,
     builtin_transports_value,
+    check_domain_id,
     check_publication_mode,
     non_blocking_copy,
 )
@@ -41,6 +42,7 @@ def apply_fastdds_profile() -> list[str]:
     transports (see fastdds_setup). Nothing when another RMW is selected or the user opted
     out with CAM_GUARD_FASTDDS_PROFILE=off. Raises FastDdsSetupError on a setting that cannot work.
     """
+    check_domain_id(os.environ.get("ROS_DOMAIN_ID"))
     if os.environ.get(OPT_OUT_VAR, "").lower() in ("off", "0", "false"):
         return []
     rmw = os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")

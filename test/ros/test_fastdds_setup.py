@@ -12,6 +12,7 @@ from sensor_msgs.msg import Image
 from cam_guard.ros.fastdds_setup import (
     FastDdsSetupError,
     builtin_transports_value,
+    check_domain_id,
     check_publication_mode,
     edit_profile,
     non_blocking_copy,
@@ -83,6 +84,14 @@ def test_publication_modes():
         check_publication_mode(mode)
     with pytest.raises(FastDdsSetupError, match="SYNCHRONOUS, ASYNCHRONOUS, AUTO"):
         check_publication_mode("async")
+
+
+def test_domain_ids():
+    for domain in (None, "", "0", "101", "232"):
+        check_domain_id(domain)
+    for domain in ("233", "-1", "abc", "1.5"):
+        with pytest.raises(FastDdsSetupError, match="a whole number from 0 to 232"):
+            check_domain_id(domain)
 
 
 def test_an_unknown_publication_mode_is_refused_with_one_line(ros):

@@ -101,6 +101,17 @@ def test_graph_checks_every_parameter_before_starting_any_node(ros, override, me
     assert "started" not in output and "Traceback" not in output
 
 
+def test_graph_refuses_a_domain_dds_has_no_ports_for_instead_of_restarting_its_nodes(ros):
+    with NodeProcess("cam_guard.tools.graph_launcher", args=["--set", "camera.device=synthetic"],
+                     env={"ROS_DOMAIN_ID": "233"}) as graph:
+        code = graph.wait(timeout=60)
+        output = graph.output()
+    assert code == 2, output
+    errors = error_lines(output)
+    assert len(errors) == 1 and "ROS_DOMAIN_ID='233' is not a domain DDS can use" in errors[0], output
+    assert "started" not in output and "Traceback" not in output
+
+
 def test_graph_checks_the_yaml_before_starting_any_node(ros, tmp_path):
     config = tmp_path / "hilserl.yaml"
     config.write_text(DEFAULT_CONFIG.read_text().replace("fps: 30.0", "fps: 30"))  # an integer: rclpy refuses it
