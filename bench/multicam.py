@@ -1,6 +1,6 @@
 """Cost of a cell as cameras grow (issue 10): N cameras, 1280x720 MJPEG at 30 fps each, with reward and preview.
 
-    python bench/multicam.py [--cameras 1,2,4] [--seconds 10] [--size 1280x720]
+    python bench/multicam.py [--cameras 1,2,4] [--seconds 10] [--size 1280x720] [--transport raw|compressed]
 
 Each row runs `hilserl_graph --cameras c0,c1,… --devices URL,…` on N MJPEG-over-HTTP servers in this
 process (frames pre-encoded, so serving costs this process little). Measured over one window after a
@@ -69,7 +69,8 @@ def all_cameras_reach_the_reward(diags: Recorder) -> bool:
     return min(int(n) for n in received.split(", ")) >= 30
 
 
-def run_cell(probe: RosProbe, cameras: int, width: int, height: int, seconds: float) -> dict[str, object]:
+def run_cell(probe: RosProbe, cameras: int, width: int, height: int, seconds: float,
+             transport: str) -> dict[str, object]:
     names = [f"c{i}" for i in range(cameras)]
     servers = [MjpegFaultServer(width, height, 30, quality=85, cycle_frames=90) for _ in names]
     urls = [server.start() for server in servers]
@@ -79,7 +80,9 @@ def run_cell(probe: RosProbe, cameras: int, width: int, height: int, seconds: fl
     try:
         with NodeProcess("cam_guard.tools.graph_launcher", env={"DISPLAY": ""},
                          args=["--cameras", ",".join(names), "--devices", ",".join(urls),
-                               "--set", f"camera.width={width}", "--set", f"camera.height={height}"]) as graph:
+                               "--set", f"camera.width={width}", "--set", f"camera.height={height}",
+                               "--set", f"reward.transport={transport}",
+                               "--set", f"preview.transport={transport}"]) as graph:
             deadline = time.monotonic() + 120
             while not all_cameras_reach_the_reward(diags):  # under load, sets may still skew: not CLASSIFYING
                 assert time.monotonic() < deadline, "not every camera reached the reward node"
@@ -125,6 +128,8 @@ def main() -> None:
     parser.add_argument("--cameras", default="1,2,4")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--transport", choices=("raw", "compressed"), default="raw",
+                        help="what reward and preview read: compressed leaves the cameras no raw reader")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     apply_fastdds_profile()
@@ -132,7 +137,7 @@ def main() -> None:
     results = {}
     with RosProbe() as probe:
         for cameras in (int(n) for n in args.cameras.split(",")):
-            results[cameras] = run_cell(probe, cameras, width, height, args.seconds)
+            results[cameras] = run_cell(probe, cameras, width, height, args.seconds, args.transport)
             print(cameras, results[cameras], flush=True)
     rclpy.shutdown()
     base = results[min(results)]
@@ -149,7 +154,8 @@ def main() -> None:
                      sum(per_frame.values()),
                      " ".join(f"{k} {v:.1f}" for k, v in sorted(per_frame.items(), key=lambda kv: -kv[1]) if v >= 0.05),
                      needed, f"{r['load']:.1f}"])
-    print(f"\n{machine()}; {args.size} MJPEG @ 30 fps per camera, colour rule, {args.seconds:.0f} s window\n")
+    print(f"\n{machine()}; {args.size} MJPEG @ 30 fps per camera, colour rule, reward and preview read "
+          f"{args.transport}, {args.seconds:.0f} s window\n")
     print(table(["cameras", "fps per camera (min / max)", "reward Hz", "preview Hz", "capture→reward p50 ms",
                  "p95 ms", "skew p50 / p95 ms", "sets skipped", "graph cores", "× 1 camera", "cores by part",
                  "graph CPU ms per camera frame", "ms per frame by part", "cores for N × 30 fps", "load avg"], rows))

@@ -22,7 +22,7 @@ from cam_guard.common.latest import LatestValue
 from cam_guard.common.rate_meter import RateMeter
 from cam_guard.preview.overlay import OverlayInfo
 from cam_guard.preview.pacing import DrawPacer
-from cam_guard.preview.tiles import Tile, draw_cell
+from cam_guard.preview.tiles import Tile, draw_cell, tile_decode_size
 from cam_guard.preview.web import PreviewWeb
 from cam_guard.ros import preview_parameters
 from cam_guard.ros.cell import camera_label, state_topic_for
@@ -151,7 +151,8 @@ class PreviewNode(GuardedNode):
             info = OverlayInfo(probability=probability, threshold=threshold, camera_state=state,
                                frame_age_s=self._frame_age(msg) if msg is not None else None,
                                fps=incoming.rate_hz(), stale_after_s=stale_after)
-            tiles.append(Tile(label, to_array(msg, "bgr8") if msg is not None else None, info))
+            frame = to_array(msg, "bgr8", tile_decode_size(len(frames))) if msg is not None else None
+            tiles.append(Tile(label, frame, info))
         overlay = draw_cell(tiles)
         # A drawn frame keeps the capture stamp of the frame that made it; a NO SIGNAL picture is
         # stamped when drawn.

@@ -106,7 +106,8 @@ class RewardNode(GuardedNode):
             messages = decision.items
             started = time.monotonic()
             try:
-                images = [to_array(m, "rgb8") for m in messages]
+                preprocessing = self._params.config.preprocessing
+                images = [to_array(m, "rgb8", preprocessing.decode_size(i)) for i, m in enumerate(messages)]
                 probability = float(self._classifier.predict(images))
             except (ImageConversionError, ClassifierError, ValueError, RuntimeError) as exc:
                 self._errors += 1

@@ -55,6 +55,12 @@ def tile_rects(cameras: int, aspect: float, width: int = CELL_WIDTH) -> list[Rec
             for i in range(cameras)]
 
 
+def tile_decode_size(cameras: int) -> tuple[int, int] | None:
+    """The least (height, width) a camera's frame must have to fill its tile: None (full size) for one camera,
+    whose frame is the whole picture."""
+    return None if cameras < 2 else (0, tile_rects(cameras, 0.0)[0].width)
+
+
 def draw_cell(tiles: Sequence[Tile]) -> np.ndarray:
     """A new BGR image showing every camera of the cell and the reward."""
     if len(tiles) == 1:

@@ -92,6 +92,12 @@ class Preprocessing:
             image = cv2.resize(image, (self.resize[1], self.resize[0]), interpolation=cv2.INTER_AREA)
         return image
 
+    def decode_size(self, camera: int) -> tuple[int, int] | None:
+        """The least (height, width) a camera's frame must have: the model input, or None (full size) when
+        the camera has a crop, whose pixel coordinates are the camera's own."""
+        crop = self.crops[camera] if camera < len(self.crops) else None
+        return None if crop is not None else self.resize
+
     def to_tensor(self, image: np.ndarray, camera: int) -> np.ndarray:
         """RGB uint8 H×W×3 -> normalised float32 1×3×h×w."""
         rgb = self.crop_and_resize(image, camera).astype(np.float32) / 255.0

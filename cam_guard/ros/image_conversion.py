@@ -143,13 +143,20 @@ def to_compressed_msg(data: bytes | np.ndarray, fmt: str = "jpeg", stamp_ns: int
     return msg
 
 
-def from_compressed_msg(msg: CompressedImage, desired_encoding: str = "bgr8") -> np.ndarray:
-    """Decode a CompressedImage (JPEG/PNG) to bgr8, rgb8 or mono8."""
+def from_compressed_msg(msg: CompressedImage, desired_encoding: str = "bgr8",
+                        min_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode a CompressedImage (JPEG/PNG) to bgr8, rgb8 or mono8.
+
+    `min_size` (height, width): a JPEG may come out smaller, down to 1/8, as long as it is at least
+    that big (libjpeg's DCT scaling: a 1280x720 frame decodes at 1/4 size in a fifth of the time).
+    """
     if desired_encoding not in ("bgr8", "rgb8", "mono8", "passthrough"):
         raise ImageConversionError(f"cannot decode a compressed image to '{desired_encoding}'")
     if simplejpeg is not None and desired_encoding in ("bgr8", "rgb8") and bytes(msg.data[:3]) == _JPEG_START:
+        min_height, min_width = min_size or (0, 0)
         try:
-            return simplejpeg.decode_jpeg(msg.data, colorspace=desired_encoding[:3].upper())
+            return simplejpeg.decode_jpeg(msg.data, colorspace=desired_encoding[:3].upper(), min_height=min_height,
+                                          min_width=min_width)
         except ValueError as exc:
             raise ImageConversionError(f"could not decode {len(msg.data)} bytes of '{msg.format}': {exc}") from None
     flags = cv2.IMREAD_GRAYSCALE if desired_encoding == "mono8" else cv2.IMREAD_COLOR

@@ -44,10 +44,13 @@ def subscribe_images(node: Node, topic: str, transport: str,
                                      newest_only_subscription_qos())
 
 
-def to_array(msg: ImageMessage, encoding: str) -> np.ndarray:
-    """The pixels in `encoding` ('bgr8' or 'rgb8'); raises ImageConversionError on a bad message."""
+def to_array(msg: ImageMessage, encoding: str, min_size: tuple[int, int] | None = None) -> np.ndarray:
+    """The pixels in `encoding` ('bgr8' or 'rgb8'); raises ImageConversionError on a bad message.
+
+    `min_size` (height, width): what the consumer needs at least; a JPEG is then decoded at the smallest
+    scale that gives it (a raw frame comes as it is)."""
     if isinstance(msg, CompressedImage):
-        return from_compressed_msg(msg, encoding)
+        return from_compressed_msg(msg, encoding, min_size)
     return from_image_msg(msg, encoding)
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from cam_guard.preview.overlay import BAR_HEIGHT, NO_SIGNAL_BGR, SUCCESS_BGR, OverlayInfo, banner_rows, draw_overlay
-from cam_guard.preview.tiles import CELL_WIDTH, Tile, draw_cell, tile_rects
+from cam_guard.preview.tiles import CELL_WIDTH, Tile, draw_cell, tile_decode_size, tile_rects
 
 
 def info(**kw) -> OverlayInfo:
@@ -47,3 +47,9 @@ def test_each_camera_gets_its_own_tile_state_and_no_signal_and_the_bar_spans_the
     bottom = out.shape[0] - 3
     assert tuple(int(v) for v in out[bottom, int(0.7 * CELL_WIDTH)]) == SUCCESS_BGR, "probability 0.8 reaches 70%"
     assert tuple(int(v) for v in out[bottom, int(0.9 * CELL_WIDTH)]) == (30, 30, 30)
+
+
+def test_a_camera_is_decoded_as_wide_as_its_tile():
+    assert tile_decode_size(1) is None  # one camera is the whole picture, at its own size
+    assert tile_decode_size(2) == tile_decode_size(4) == (0, CELL_WIDTH // 2)
+    assert tile_decode_size(9) == (0, CELL_WIDTH // 3)

@@ -199,3 +199,10 @@ def test_a_model_runs_on_the_cpu_threads_it_is_given(tmp_path, lerobot_checkpoin
         torch.set_num_threads(threads)
     onnx = OnnxClassifier(str(mean_logit_model(tmp_path / "m.onnx")), Preprocessing(), cpu_threads=1)
     assert onnx._session.get_session_options().intra_op_num_threads == 1
+
+
+def test_a_camera_without_a_crop_needs_frames_only_as_large_as_the_model_input():
+    preprocessing = Preprocessing((128, 128), [None, (0, 0, 240, 320)])
+    assert preprocessing.decode_size(0) == (128, 128)
+    assert preprocessing.decode_size(1) is None  # crop coordinates are the camera's full-size pixels
+    assert Preprocessing((96, 96)).decode_size(3) == (96, 96)

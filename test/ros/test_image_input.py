@@ -43,3 +43,16 @@ def test_a_camera_is_gone_when_frames_stop_for_several_frame_periods():
     for i in range(5):
         slow.arrived(now=200.0 + i * 0.5)  # a 2 fps camera
     assert not slow.gone(now=202.0 + 2.0) and slow.gone(now=202.0 + 2.6)
+
+
+def test_a_jpeg_is_decoded_only_as_large_as_the_consumer_needs():
+    bgr = cv2.resize(np.arange(256, dtype=np.uint8).reshape(16, 16), (1280, 720))
+    bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
+    jpeg = to_compressed_msg(cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    assert to_array(jpeg, "rgb8").shape == (720, 1280, 3)
+    small = to_array(jpeg, "rgb8", (128, 128))
+    assert small.shape == (180, 320, 3)  # 1/4: the smallest scale at least 128 high and wide (1/8 is 90 high)
+    assert to_array(jpeg, "bgr8", (0, 640)).shape == (360, 640, 3)
+    assert np.abs(small.astype(int) - cv2.resize(bgr, (320, 180), interpolation=cv2.INTER_AREA)).mean() < 3
+    raw = to_image_msg(bgr, "bgr8")
+    assert to_array(raw, "rgb8", (128, 128)).shape == (720, 1280, 3)  # a raw frame comes as it is
