@@ -94,9 +94,15 @@ def remove_orphaned_fastdds_files(directory: str = "/dev/shm") -> tuple[int, int
             if not _LOCK_FILE.match(name):
                 continue
             lock = os.path.join(directory, name)
+            obj = name[:-3]
             try:
                 if now - os.stat(lock).st_mtime < FASTDDS_CREATION_GRACE_S:
                     continue
+                # Fast DDS re-creates a stale port between releasing and re-taking its lock: a young
+                # object is being set up, not left behind (writes through its mapping do not touch mtime).
+                with contextlib.suppress(FileNotFoundError):
+                    if now - os.stat(os.path.join(directory, obj)).st_mtime < FASTDDS_CREATION_GRACE_S:
+                        continue
                 fd = os.open(lock, os.O_RDWR)
             except OSError:
                 continue
@@ -106,7 +112,6 @@ def remove_orphaned_fastdds_files(directory: str = "/dev/shm") -> tuple[int, int
                 os.close(fd)
                 continue  # held: its owner is alive
             try:
-                obj = name[:-3]
                 for path in (os.path.join(directory, obj), lock, os.path.join(directory, f"sem.{obj}_mutex")):
                     with contextlib.suppress(FileNotFoundError):
                         size = os.stat(path).st_blocks * 512

@@ -40,7 +40,8 @@ def test_orphaned_fastdds_segments_and_ports_are_removed_and_live_ones_kept(tmp_
         path.write_bytes(b"\0" * 8192)
         (tmp_path / f"{name}{lock}").touch()
         old = time.time() - age_s
-        os.utime(tmp_path / f"{name}{lock}", (old, old))
+        for file in (path, tmp_path / f"{name}{lock}"):
+            os.utime(file, (old, old))
         return path
 
     orphan, live = make("fastdds_00000000deadbeef"), make("fastdds_00000000c0ffee00")
@@ -48,6 +49,8 @@ def test_orphaned_fastdds_segments_and_ports_are_removed_and_live_ones_kept(tmp_
         make("fastdds_port7413")
     (tmp_path / "sem.fastdds_port7411_mutex").touch()
     starting = make("fastdds_port7415", age_s=0.0)  # created a moment ago: its owner may not have locked it yet
+    recreated = make("fastdds_port7417")
+    recreated.write_bytes(b"\0" * 8192)  # Fast DDS re-creating a stale port: its lock is old and free for a moment
     held = [os.open(tmp_path / f"{path.name}_el", os.O_RDWR) for path in (live, live_port)]
     for fd in held:
         fcntl.flock(fd, fcntl.LOCK_EX)  # what a live participant does
@@ -58,7 +61,7 @@ def test_orphaned_fastdds_segments_and_ports_are_removed_and_live_ones_kept(tmp_
             os.close(fd)
     assert removed == 3 and freed >= 3 * 8192
     assert {p.name for p in tmp_path.iterdir()} == {
-        name + suffix for name in (live.name, live_port.name, starting.name) for suffix in ("", "_el")}
+        name + suffix for name in (live.name, live_port.name, starting.name, recreated.name) for suffix in ("", "_el")}
     assert not (tmp_path / "sem.fastdds_port7411_mutex").exists() and not dead_port.exists()
     assert not shared_dead_port.exists() and not orphan.exists()
 
