@@ -148,7 +148,7 @@ def from_compressed_msg(msg: CompressedImage, desired_encoding: str = "bgr8",
     """Decode a CompressedImage (JPEG/PNG) to bgr8, rgb8 or mono8.
 
     `min_size` (height, width): a JPEG may come out smaller, down to 1/8, as long as it is at least
-    that big (libjpeg's DCT scaling: a 1280x720 frame decodes at 1/4 size in a fifth of the time).
+    that big (libjpeg's DCT scaling: a 1280x720 frame decodes at 1/4 size in 0.4 of the time, at 1/2 in 0.65).
     """
     if desired_encoding not in ("bgr8", "rgb8", "mono8", "passthrough"):
         raise ImageConversionError(f"cannot decode a compressed image to '{desired_encoding}'")
