@@ -13,6 +13,8 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import _common  # noqa: F401  (puts the repository on sys.path)
@@ -24,27 +26,20 @@ from cam_guard.reward.backends import LeRobotClassifier, Preprocessing
 from cam_guard.testing.lerobot_checkpoint import RESNET10, reward_classifier_checkpoint
 
 
-def predict_ms(classifier: LeRobotClassifier, frames: list[np.ndarray], count: int) -> tuple[np.ndarray, float]:
-    """Each prediction's wall time, and the CPU time (all threads) one prediction costs on average."""
-    for _ in range(20):  # warm-up: CUDA context, cuDNN algorithm choice, allocator
-        classifier.predict(frames)
+def timed_ms(call: Callable[[], object], count: int) -> tuple[np.ndarray, float]:
+    """Each call's wall time in ms, and the CPU time (all threads) one call costs on average."""
     took = np.empty(count)
     cpu_start = time.process_time()
     for i in range(count):
         start = time.perf_counter()
-        classifier.predict(frames)
+        call()
         took[i] = time.perf_counter() - start
     return took * 1000, (time.process_time() - cpu_start) * 1000 / count
 
 
-def preprocess_ms(classifier: LeRobotClassifier, frames: list[np.ndarray], count: int) -> np.ndarray:
-    took = np.empty(count)
-    for i in range(count):
-        start = time.perf_counter()
-        for camera, frame in enumerate(frames):
-            classifier.preprocessing.to_tensor(frame, camera)
-        took[i] = time.perf_counter() - start
-    return took * 1000
+def preprocess(classifier: LeRobotClassifier, frames: list[np.ndarray]) -> None:
+    for camera, frame in enumerate(frames):
+        classifier.preprocessing.to_tensor(frame, camera)
 
 
 def main() -> None:
@@ -67,13 +62,15 @@ def main() -> None:
             baseline = cpu_probability = None
             for device, threads in runs:
                 classifier = LeRobotClassifier(str(checkpoint), Preprocessing(resize=(128, 128)), device, threads)
-                took, cpu_ms = predict_ms(classifier, frames, args.count)
+                for _ in range(20):  # warm-up: CUDA context, cuDNN algorithm choice, allocator
+                    classifier.predict(frames)
+                took, cpu_ms = timed_ms(partial(classifier.predict, frames), args.count)
                 p50, p95 = np.percentile(took, [50, 95])
                 probability = classifier.predict(frames)
                 baseline = baseline or p50
                 cpu_probability = probability if cpu_probability is None else cpu_probability
-                rows.append([cameras, device, threads, float(np.median(preprocess_ms(classifier, frames, args.count))),
-                             p50, p95, f"{p50 / baseline:.2f}x", cpu_ms,
+                preprocessing_ms = float(np.median(timed_ms(partial(preprocess, classifier, frames), args.count)[0]))
+                rows.append([cameras, device, threads, preprocessing_ms, p50, p95, f"{p50 / baseline:.2f}x", cpu_ms,
                              f"{abs(probability - cpu_probability):.1e}"])
     print(table(["cameras", "device", "torch CPU threads", "of which preprocessing p50 ms", "predict p50 ms",
                  "p95 ms", "p50 vs CPU, all cores", "CPU ms per predict", "probability vs CPU"],
