@@ -147,11 +147,12 @@ class PreviewNode(GuardedNode):
         threshold = reward.vector.y if reward is not None else None
         stale_after = self._params.config.stale_after
         tiles = []
+        decode_size = tile_decode_size(len(frames))
         for label, msg, state, incoming in zip(self._labels, frames, self._camera_states, self._incoming, strict=True):
             info = OverlayInfo(probability=probability, threshold=threshold, camera_state=state,
                                frame_age_s=self._frame_age(msg) if msg is not None else None,
                                fps=incoming.rate_hz(), stale_after_s=stale_after)
-            frame = to_array(msg, "bgr8", tile_decode_size(len(frames))) if msg is not None else None
+            frame = to_array(msg, "bgr8", decode_size) if msg is not None else None
             tiles.append(Tile(label, frame, info))
         overlay = draw_cell(tiles)
         # A drawn frame keeps the capture stamp of the frame that made it; a NO SIGNAL picture is

@@ -6,6 +6,7 @@ first participant is created.
 
 import contextlib
 import fcntl
+import math
 import os
 import re
 import time
@@ -76,6 +77,14 @@ _LOCK_FILE = re.compile(r"^fastdds_(?:[0-9a-f]{16}|port\d{1,5})_[es]l$")
 FASTDDS_CREATION_GRACE_S = 0.2  # a younger lock file may belong to a participant about to lock it (µs after creating)
 
 
+def _age_s(path: str, now: float) -> float:
+    """Seconds since `path` was last modified; infinite when it is gone."""
+    try:
+        return now - os.stat(path).st_mtime
+    except FileNotFoundError:
+        return math.inf
+
+
 def remove_orphaned_fastdds_files(directory: str = "/dev/shm") -> tuple[int, int]:
     """Delete Fast DDS shared-memory segments and ports whose owner process is gone; returns (count,
     bytes). What Fast DDS's `fastdds shm clean` does, before this process's participant exists.
@@ -95,14 +104,11 @@ def remove_orphaned_fastdds_files(directory: str = "/dev/shm") -> tuple[int, int
                 continue
             lock = os.path.join(directory, name)
             obj = name[:-3]
+            # A young lock file may be about to be locked; a young object is a stale port Fast DDS is
+            # re-creating between releasing and re-taking its lock (writes through a mapping keep mtime).
             try:
-                if now - os.stat(lock).st_mtime < FASTDDS_CREATION_GRACE_S:
+                if min(_age_s(lock, now), _age_s(os.path.join(directory, obj), now)) < FASTDDS_CREATION_GRACE_S:
                     continue
-                # Fast DDS re-creates a stale port between releasing and re-taking its lock: a young
-                # object is being set up, not left behind (writes through its mapping do not touch mtime).
-                with contextlib.suppress(FileNotFoundError):
-                    if now - os.stat(os.path.join(directory, obj)).st_mtime < FASTDDS_CREATION_GRACE_S:
-                        continue
                 fd = os.open(lock, os.O_RDWR)
             except OSError:
                 continue

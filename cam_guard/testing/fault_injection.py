@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from cam_guard.capture.synthetic import synthetic_frame
+from cam_guard.common.startup import INTERRUPTS
 
 BOUNDARY = "cam_guard_frame"
 
@@ -380,10 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Ctrl-C and SIGTERM end it even when its parent left them ignored or blocked (a background job, a thread
     # that blocked them): it failed to stop in a full test run.
-    interrupts = (signal.SIGINT, signal.SIGTERM)
-    for sig in interrupts:
+    for sig in INTERRUPTS:
         signal.signal(sig, signal.default_int_handler)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, INTERRUPTS)
     server = MjpegFaultServer(args.width, args.height, args.fps, args.path)
     try:
         print(f"serving {server.start(args.port)}", flush=True)
