@@ -12,6 +12,15 @@ stamp="$venv/.cam_guard-installed-$flavor"
 if [ ! -f "$stamp" ] || [ "$root/setup.py" -nt "$stamp" ] || [ "$0" -nt "$stamp" ] \
    || [ "$root/scripts/apt-packages.txt" -nt "$stamp" ] \
    || [ "$root/lerobot_plugin/requirements-lerobot.txt" -nt "$stamp" ]; then
+  if [ "$flavor" = test ] && [ ! -x "$venv/bin/python" ]; then
+    # A fresh test venv is about 7 GB (PyTorch's CUDA build alone is 5.5 GB): say so at once,
+    # not as pip's "No space left on device" halfway through.
+    free_kb=$(df -Pk "$(dirname "$venv")" 2>/dev/null | awk 'NR==2 {print $4}')
+    if [ -n "$free_kb" ] && [ "$free_kb" -lt $((8 * 1024 * 1024)) ]; then
+      echo "cam_guard: the test set-up needs about 8 GB free for $venv; only $((free_kb / 1024)) MB are free there" >&2
+      return 1 2>/dev/null || exit 1  # sourced (demo.sh, test.sh, a shell) or run
+    fi
+  fi
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
   if [ "$flavor" = test ]; then
