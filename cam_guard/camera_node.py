@@ -230,6 +230,8 @@ class CameraNode(LifecycleNodeMixin, GuardedNode):
             for output in self._outputs():
                 extra.update(output.diagnostic_values())
             diag.values.extend(KeyValue(key=k, value=v) for k, v in extra.items())
+        # Names this camera's state topic, so that a reader of the state (the LeRobot bridge) finds why.
+        diag.values.append(KeyValue(key="state_topic", value=self._state_pub.topic_name))
         array = DiagnosticArray(status=[diag])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)

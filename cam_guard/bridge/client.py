@@ -152,6 +152,8 @@ class BridgeClient:
         text = f"last reported camera state {status.state or 'UNKNOWN'}"
         if status.fault and status.fault != status.state:
             text += f", {status.fault} {(time.time_ns() - status.fault_ns) / 1e9:.1f} s ago"
+        if status.reason:
+            text += f": {status.reason}"
         return text + (f"; {status.error}" if status.error else "")
 
     def reward(self) -> RewardSample | None:

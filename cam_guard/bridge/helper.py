@@ -27,6 +27,7 @@ import sys
 import time
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Vector3Stamped
 from rclpy.event_handler import QoSLivelinessChangedInfo, SubscriptionEventCallbacks
 from rclpy.node import Node
@@ -66,6 +67,25 @@ def follow_state(status: Status, state: str, now_ns: int) -> Status:
     return status._replace(state=state, fault="STALLED" if state == "RECONNECTING" else state, fault_ns=now_ns)
 
 
+def camera_reason(diagnostics: DiagnosticArray, state_topic: str) -> tuple[str, str] | None:
+    """(state, reason) from the camera whose `camera_state` topic is `state_topic`, if it is in `diagnostics`.
+
+    The state topic carries the state only; why (e.g. "gone: /dev/video0 does not exist (unplugged?)")
+    is in the camera's diagnostics, which name their state topic for this."""
+    for status in diagnostics.status:
+        values = {kv.key: kv.value for kv in status.values}
+        if values.get("state_topic") == state_topic:
+            return values.get("state", ""), values.get("reason", "")
+    return None
+
+
+def with_reason(status: Status, diagnosed: tuple[str, str]) -> Status:
+    """`status` with the camera's diagnosed (state, reason): a reason goes with the state it was
+    given for, never with a later one (a killed camera's last reason is not why it is gone)."""
+    state, reason = diagnosed
+    return status._replace(reason=reason if status.state == state and state != STREAMING else "")
+
+
 class BridgeHelper(Node):
     def __init__(self, ring: FrameRing, doorbell_fd: int, args: argparse.Namespace) -> None:
         super().__init__(f"lerobot_bridge_{os.getpid()}")
@@ -82,11 +102,14 @@ class BridgeHelper(Node):
             subscribe_images(self, args.image_topic, args.transport, self._on_image)
             self._had_publisher = False
             self.create_timer(0.1, self._check_publisher)
+        self._diagnosed = ("", "")  # (state, reason) from the camera's last diagnostics
         if args.state_topic:
             qos = latched_qos()
             qos.depth = STATE_HISTORY
             self.create_subscription(String, args.state_topic, self._on_state, qos,
                                      event_callbacks=SubscriptionEventCallbacks(liveliness=self._on_liveliness))
+            self._state_topic = self.resolve_topic_name(args.state_topic)
+            self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         if args.reward_topic:
             self.create_subscription(Vector3Stamped, args.reward_topic, self._on_reward, 10)
 
@@ -124,7 +147,14 @@ class BridgeHelper(Node):
         self._reported = msg.data
         self._set_status(follow_state(self._status, msg.data, time.time_ns()))
 
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        diagnosed = camera_reason(msg, self._state_topic)
+        if diagnosed is not None and diagnosed != self._diagnosed:
+            self._diagnosed = diagnosed
+            self._set_status(self._status)
+
     def _set_status(self, status: Status) -> None:
+        status = with_reason(status, self._diagnosed)
         self._status = status
         self._ring.set_status(status)
         self._ring_doorbell()

@@ -24,12 +24,12 @@ _MAGIC = 0x63616D67  # "camg"
 _LAYOUT = struct.Struct("<IIQQ")  # magic, slots, pixel capacity, jpeg capacity
 _LATEST = struct.Struct("<Q")
 _LATEST_AT = 24
-_STATUS_AT = 32  # counter u64, state 32 bytes, error 160 bytes, fault 32 bytes, fault stamp u64
-_STATE_BYTES, _ERROR_BYTES = 32, 160
-_STATUS_SIZE = 2 * _STATE_BYTES + _ERROR_BYTES + 8
+_STATUS_AT = 32  # counter u64, state 32 bytes, error 160 bytes, fault 32 bytes, fault stamp u64, reason 400 bytes
+_STATE_BYTES, _ERROR_BYTES, _REASON_BYTES = 32, 160, 400  # a reason names a device path twice, by-id paths are long
+_STATUS_SIZE = 2 * _STATE_BYTES + _ERROR_BYTES + 8 + _REASON_BYTES
 _REWARD_AT = _STATUS_AT + 8 + _STATUS_SIZE  # counter u64, probability f64, threshold f64, success u64, stamp u64
 _REWARD = struct.Struct("<ddQQ")
-_HEADER_SIZE = 512
+_HEADER_SIZE = 1024
 _SLOT = struct.Struct("<QQIIII")  # seq (0 while writing), stamp_ns, height, width, channels, jpeg_len
 _SLOT_HEADER_SIZE = 64  # keeps pixel data cache-line aligned
 SLOTS = 3
@@ -80,6 +80,7 @@ class Status(NamedTuple):
     error: str  # why frames are being rejected ('' when they are not)
     fault: str = ""  # the state that ended the last streaming spell (STALLED, ...) while it lasts
     fault_ns: int = 0  # when that happened, wall clock
+    reason: str = ""  # why, in the camera's own words (its diagnostics), while it is in that state
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,8 @@ class FrameRing:
 
     def set_status(self, status: Status) -> None:
         self._guarded_write(_STATUS_AT, _text(status.state, _STATE_BYTES) + _text(status.error, _ERROR_BYTES)
-                            + _text(status.fault, _STATE_BYTES) + _LATEST.pack(status.fault_ns))
+                            + _text(status.fault, _STATE_BYTES) + _LATEST.pack(status.fault_ns)
+                            + _text(status.reason, _REASON_BYTES))
 
     def status(self) -> Status:
         """As last set; all empty before anything was set."""
@@ -213,9 +215,11 @@ class FrameRing:
         if payload is None:
             return Status("", "")
         fault_at = _STATE_BYTES + _ERROR_BYTES
+        reason_at = fault_at + _STATE_BYTES + _LATEST.size
         return Status(_untext(payload[:_STATE_BYTES]), _untext(payload[_STATE_BYTES:fault_at]),
                       _untext(payload[fault_at:fault_at + _STATE_BYTES]),
-                      _LATEST.unpack_from(payload, fault_at + _STATE_BYTES)[0])
+                      _LATEST.unpack_from(payload, fault_at + _STATE_BYTES)[0],
+                      _untext(payload[reason_at:reason_at + _REASON_BYTES]))
 
     def set_reward(self, sample: RewardSample) -> None:
         self._guarded_write(_REWARD_AT, _REWARD.pack(sample.probability, sample.threshold,

@@ -10,6 +10,7 @@ import time
 import gymnasium as gym
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from helpers import NodeProcess
 from lerobot.cameras.configs import CameraConfig, ColorMode
 from lerobot.cameras.utils import make_cameras_from_configs
@@ -19,7 +20,7 @@ from lerobot_camera_cam_guard import CamGuardCamera, CamGuardCameraConfig, Rewar
 from lerobot_camera_cam_guard.gym_wrapper import CamGuardRewardWrapper
 from lerobot_camera_cam_guard.reward_teleop import NO_EVENTS, merge_events
 
-from cam_guard.bridge.helper import follow_state
+from cam_guard.bridge.helper import camera_reason, follow_state, with_reason
 from cam_guard.capture.synthetic import read_frame_counter
 from cam_guard.common.frame_ring import Status
 from cam_guard.testing.fault_injection import MjpegFaultServer
@@ -309,6 +310,23 @@ def test_the_state_that_ended_streaming_is_kept_until_frames_return():
     assert follow_state(follow_state(streaming, "STALLED", 6), "RECONNECTING", 7).fault_ns == 6
     assert follow_state(streaming, "NO_PUBLISHER", 8) == Status("NO_PUBLISHER", "rejected", "NO_PUBLISHER", 8)
     assert follow_state(reconnecting, "STREAMING", 10) == Status("STREAMING", "rejected")
+
+
+def test_the_cameras_reason_comes_from_its_diagnostics_and_goes_only_with_the_state_it_was_given_for():
+    def camera(state_topic: str, state: str, reason: str) -> DiagnosticStatus:
+        return DiagnosticStatus(name="cam_guard: /front/camera", values=[
+            KeyValue(key="state", value=state), KeyValue(key="reason", value=reason),
+            KeyValue(key="state_topic", value=state_topic)])
+    gone = "gone: /dev/video0 does not exist (unplugged?)"
+    diagnostics = DiagnosticArray(status=[DiagnosticStatus(name="other node"),
+                                          camera("/wrist/camera_state", "STREAMING", ""),
+                                          camera("/front/camera_state", "RECONNECTING", gone)])
+    assert camera_reason(diagnostics, "/front/camera_state") == ("RECONNECTING", gone)
+    assert camera_reason(diagnostics, "/side/camera_state") is None
+    reconnecting = Status("RECONNECTING", "", "STALLED", 5)
+    assert with_reason(reconnecting, ("RECONNECTING", gone)).reason == gone
+    assert with_reason(reconnecting._replace(state="NO_PUBLISHER"), ("RECONNECTING", gone)).reason == ""
+    assert with_reason(Status("STREAMING", ""), ("STREAMING", "recovered")).reason == ""
 
 
 def test_the_reward_teleoperator_adds_the_classifiers_success_to_the_humans_events():

@@ -66,12 +66,14 @@ def test_frame_ring_status_and_reward_blocks(ring_path):
     writer = FrameRing.create(ring_path, pixel_capacity=0)
     reader = FrameRing.attach(ring_path)
     assert reader.status() == Status("", "") and reader.reward() is None
-    writer.set_status(Status("RECONNECTING", "no frame for 0.50 s", "STALLED", 42))
+    reconnecting = Status("RECONNECTING", "no frame for 0.50 s", "STALLED", 42, "gone: /dev/video0 (unplugged?)")
+    writer.set_status(reconnecting)
     writer.set_reward(RewardSample(0.75, 0.5, True, 123))
-    assert reader.status() == Status("RECONNECTING", "no frame for 0.50 s", "STALLED", 42)
+    assert reader.status() == reconnecting
     assert reader.reward() == RewardSample(0.75, 0.5, True, 123)
-    writer.set_status(Status("x" * 100, "y" * 500, "z" * 100, 2**64 - 1))  # truncated, never overflowing
-    assert reader.status() == Status("x" * 32, "y" * 160, "z" * 32, 2**64 - 1) and reader.reward().stamp_ns == 123
+    writer.set_status(Status("x" * 100, "y" * 500, "z" * 100, 2**64 - 1, "w" * 900))  # truncated, never overflowing
+    assert reader.status() == Status("x" * 32, "y" * 160, "z" * 32, 2**64 - 1, "w" * 400)
+    assert reader.reward().stamp_ns == 123
 
 
 def test_latest_value_keeps_only_the_newest_and_counts_drops():
