@@ -42,6 +42,14 @@ def assert_quiet(output: str) -> None:
         assert word not in output, output[max(0, output.find(word) - 2000):][:5000]
 
 
+def slow_stop(took: float, output: str) -> str:
+    """The failure message of a stop past the bound: where the node that ignored Ctrl-C was stuck
+    (hilserl_graph prints its threads' stacks), or the output's end."""
+    stuck = output.find("ignored SIGINT")
+    return f"stopped after {took:.1f} s (bound {STOP_BOUND_S} s):\n" + (
+        output[max(0, stuck - 500):][:12000] if stuck >= 0 else output[-3000:])
+
+
 def wait_for_cam_guard_code(pid: int, timeout: float = 30) -> None:
     """Until cam_guard's first line has run in `pid` (common/startup.py catches SIGTERM, which a bare
     interpreter does not). Before that, Python itself is starting (site imports: 0.05-0.5 s here):
@@ -83,7 +91,7 @@ def test_ctrl_c_while_the_graph_starts_stops_it_quietly(ros, delay):
         left = wait_until_gone(session_members(graph.pid), 3)
     assert_quiet(output)
     assert code == 0, output[-3000:]
-    assert took < STOP_BOUND_S, (took, output[-3000:])
+    assert took < STOP_BOUND_S, slow_stop(took, output)
     assert not left, "processes outlived the graph"
 
 
@@ -96,7 +104,8 @@ def test_ctrl_c_while_the_graph_streams_stops_it_quietly(probe):
         output = graph.output()
         left = wait_until_gone(session_members(graph.pid), 3)
     assert_quiet(output)
-    assert code == 0 and took < STOP_BOUND_S, (code, took, output[-3000:])
+    assert code == 0, output[-3000:]
+    assert took < STOP_BOUND_S, slow_stop(took, output)
     assert not left
 
 
@@ -108,7 +117,8 @@ def test_a_node_interrupted_twice_while_starting_exits_0_quietly(ros, module, de
         code, took = ctrl_c_after(node, delay)
         output = node.output()
     assert_quiet(output)
-    assert code == 0 and took < STOP_BOUND_S, (code, took, output[-3000:])
+    assert code == 0, output[-3000:]
+    assert took < STOP_BOUND_S, slow_stop(took, output)
 
 
 def test_nodes_stop_with_a_terminated_launcher(ros):
