@@ -1,6 +1,7 @@
 """Cost of a cell as cameras grow (issue 10): N cameras, 1280x720 MJPEG at 30 fps each, with reward and preview.
 
     python bench/multicam.py [--cameras 1,2,4] [--seconds 10] [--size 1280x720] [--transport raw|compressed]
+                             [--set preview.max_rate=10 ...]
 
 Each row runs `hilserl_graph --cameras c0,c1,… --devices URL,…` on N MJPEG-over-HTTP servers in this
 process (frames pre-encoded, so serving costs this process little). Measured over one window after a
@@ -70,7 +71,7 @@ def all_cameras_reach_the_reward(diags: Recorder) -> bool:
 
 
 def run_cell(probe: RosProbe, cameras: int, width: int, height: int, seconds: float,
-             transport: str) -> dict[str, object]:
+             transport: str, settings: list[str]) -> dict[str, object]:
     names = [f"c{i}" for i in range(cameras)]
     servers = [MjpegFaultServer(width, height, 30, quality=85, cycle_frames=90) for _ in names]
     urls = [server.start() for server in servers]
@@ -82,7 +83,8 @@ def run_cell(probe: RosProbe, cameras: int, width: int, height: int, seconds: fl
                          args=["--cameras", ",".join(names), "--devices", ",".join(urls),
                                "--set", f"camera.width={width}", "--set", f"camera.height={height}",
                                "--set", f"reward.transport={transport}",
-                               "--set", f"preview.transport={transport}"]) as graph:
+                               "--set", f"preview.transport={transport}",
+                               *(arg for setting in settings for arg in ("--set", setting))]) as graph:
             deadline = time.monotonic() + 120
             while not all_cameras_reach_the_reward(diags):  # under load, sets may still skew: not CLASSIFYING
                 assert time.monotonic() < deadline, "not every camera reached the reward node"
@@ -130,6 +132,8 @@ def main() -> None:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--transport", choices=("raw", "compressed"), default="raw",
                         help="what reward and preview read: compressed leaves the cameras no raw reader")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                        help="hilserl_graph --set for every cell, e.g. preview.max_rate=10")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     apply_fastdds_profile()
@@ -137,7 +141,7 @@ def main() -> None:
     results = {}
     with RosProbe() as probe:
         for cameras in (int(n) for n in args.cameras.split(",")):
-            results[cameras] = run_cell(probe, cameras, width, height, args.seconds, args.transport)
+            results[cameras] = run_cell(probe, cameras, width, height, args.seconds, args.transport, args.set)
             print(cameras, results[cameras], flush=True)
     rclpy.shutdown()
     base = results[min(results)]
@@ -155,7 +159,7 @@ def main() -> None:
                      " ".join(f"{k} {v:.1f}" for k, v in sorted(per_frame.items(), key=lambda kv: -kv[1]) if v >= 0.05),
                      needed, f"{r['load']:.1f}"])
     print(f"\n{machine()}; {args.size} MJPEG @ 30 fps per camera, colour rule, reward and preview read "
-          f"{args.transport}, {args.seconds:.0f} s window\n")
+          f"{args.transport}, {args.seconds:.0f} s window{''.join(f', --set {s}' for s in args.set)}\n")
     print(table(["cameras", "fps per camera (min / max)", "reward Hz", "preview Hz", "capture→reward p50 ms",
                  "p95 ms", "skew p50 / p95 ms", "sets skipped", "graph cores", "× 1 camera", "cores by part",
                  "graph CPU ms per camera frame", "ms per frame by part", "cores for N × 30 fps", "load avg"], rows))

@@ -17,7 +17,7 @@ from std_msgs.msg import Bool, Float32, String
 
 from cam_guard.common.rate_meter import RateMeter
 from cam_guard.reward.backends import ClassifierError, make_classifier
-from cam_guard.reward.grouping import CLASSIFYING, FrameGrouper, FrameSet, reward_state
+from cam_guard.reward.grouping import AUTO, CLASSIFYING, FrameGrouper, FrameSet, reward_state
 from cam_guard.reward.success import is_success
 from cam_guard.ros import reward_parameters
 from cam_guard.ros.cell import camera_label, state_topic_for
@@ -68,8 +68,9 @@ class RewardNode(GuardedNode):
         self._worker.start()
         self.create_timer(1.0, self._publish_diagnostics)
         inputs = [input_topic(t, config.transport) for t in topics]
+        skew = "auto" if config.max_skew == 0 else f"{config.max_skew * 1000:.0f} ms"
         self.get_logger().info(f"classifying {inputs} with {self._backend} (threshold {config.threshold}, "
-                               f"max skew {config.max_skew * 1000:.0f} ms)")
+                               f"max skew {skew})")
 
     def _apply(self, config: RewardConfig, changed: frozenset[str]) -> None:
         """A live change: the threshold is read at each publish; the rule, crops or max skew are swapped in."""
@@ -151,7 +152,7 @@ class RewardNode(GuardedNode):
             "inference_ms_p95": f"{self._inference_ms.percentile(95):.2f}",
             "capture_to_reward_ms_p50": f"{self._end_to_end_ms.percentile(50):.2f}",
             "capture_to_reward_ms_p95": f"{self._end_to_end_ms.percentile(95):.2f}",
-            "max_skew_ms": f"{self._params.config.max_skew * 1000:.1f}",
+            "max_skew_ms": f"{grouper.effective_skew_ns() / 1e6:.1f}{' (auto)' if grouper.max_skew_ns == AUTO else ''}",
             "skew_ms_p50": f"{self._skew_ms.percentile(50):.2f}",
             "skew_ms_p95": f"{self._skew_ms.percentile(95):.2f}",
             "sets_classified": str(self._classified), "sets_skipped": str(grouper.skipped),

@@ -11,12 +11,14 @@ from std_msgs.msg import String
 
 from cam_guard.preview.overlay import NO_SIGNAL_BGR, banner_rows
 from cam_guard.preview.tiles import CELL_WIDTH, tile_rects
+from cam_guard.reward.grouping import auto_skew_ns
 from cam_guard.ros.image_conversion import from_image_msg, stamp_to_ns
 from cam_guard.ros.transport import latched_qos
 from cam_guard.testing.fault_injection import MjpegFaultServer
 
 SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "config" / "hilserl.yaml"
-MAX_SKEW_NS = 20_000_000  # reward_node's default max_skew
+# reward_node's auto max_skew for this cell (30 and 15 fps), and 2 ms for a measured period a little long.
+MAX_SKEW_NS = auto_skew_ns([1_000_000_000 // 30, 1_000_000_000 // 15]) + 2_000_000
 WRIST_BLOCK = """
 /wrist/camera:
   ros__parameters:

@@ -2,15 +2,20 @@
 
 Each camera keeps its last few frames with their capture stamps. A set is formed around the *pivot*,
 the camera whose newest frame is the oldest: every other camera has delivered past that moment, so
-its frame nearest to the pivot's stamp is already here and nothing needs to wait. The set is
-classified when its stamps lie within `max_skew` of each other, and skipped (counted) otherwise. A
-new set is considered only when the pivot moves on, so a camera that stops delivering stops the
-reward instead of pairing its last frame with ever newer frames of the others.
+the frames a set around it needs are already here and nothing needs to wait. Of the sets holding the
+pivot's frame, the one whose stamps lie closest together is taken; it is classified when they lie
+within `max_skew` of each other, and skipped (counted) otherwise. A new set is considered only when the
+pivot moves on, so a camera that stops delivering stops the reward instead of pairing its last frame
+with ever newer frames of the others.
 
-Two free-running cameras at the same rate always have frames within half a period of each other
-(16.7 ms at 30 fps); a frame one whole period off (33 ms) is a different moment.
+Free-running cameras at the same rate keep their phases: N of them can lie up to (N-1)/N of a period
+apart however the set is chosen (4 cameras evenly out of phase at 30 fps: 25 ms), and a fixed bound
+below that would skip every set for as long as they run. So `max_skew` 0 (the default) means *auto*:
+(N-1)/N of the cameras' measured frame period plus 3 ms of stamp jitter (2 cameras at 30 fps: 19.7 ms,
+4: 28 ms), never more than 0.9 of a period: a frame one whole period off is another moment.
 """
 
+import itertools
 import statistics
 import threading
 from collections import deque
@@ -26,6 +31,23 @@ LATE = "LATE"  # the newest frame is older than `late_after`, whatever the camer
 SKEWED = "SKEWED"  # its frame was too far from the others' in the last set
 CLASSIFYING = "CLASSIFYING"
 LATE_AFTER_NS = 500_000_000  # as camera_node's default stall_timeout
+AUTO = 0  # max_skew_ns: from the cameras' frame periods
+AUTO_JITTER_NS = 3_000_000  # capture-stamp jitter on top of the phase spread
+FALLBACK_SKEW_NS = 20_000_000  # auto before every camera has sent two frames: two 30 fps cameras' bound
+
+
+def auto_skew_ns(periods_ns: list[int | None]) -> int:
+    """The auto bound for cameras with these frame periods (None: not measured yet). With different
+    rates the second-longest period counts: sets form around the slowest camera's frames (its newest
+    is the oldest), and the others' frames lie around those at their own periods."""
+    if any(p is None for p in periods_ns):
+        return FALLBACK_SKEW_NS
+    known = sorted(p for p in periods_ns if p is not None)
+    cameras = len(known)
+    if cameras < 2:
+        return FALLBACK_SKEW_NS  # one camera: every set is one frame
+    period = known[-2]
+    return min(period * (cameras - 1) // cameras + AUTO_JITTER_NS, period * 9 // 10)
 
 
 @dataclass(frozen=True)
@@ -68,7 +90,7 @@ class FrameGrouper(Generic[T]):
                  history: int = HISTORY) -> None:
         if cameras < 1:
             raise ValueError("a frame set needs at least one camera")
-        self.max_skew_ns = max_skew_ns  # set live by the node
+        self.max_skew_ns = max_skew_ns  # set live by the node; AUTO: see effective_skew_ns
         self._late_after_ns = late_after_ns
         self._history: list[deque[_Entry[T]]] = [deque(maxlen=history) for _ in range(cameras)]
         self._states: list[str | None] = [None] * cameras  # None: the camera never said
@@ -103,6 +125,15 @@ class FrameGrouper(Generic[T]):
                     found.append((camera, LATE))
         return found
 
+    def effective_skew_ns(self) -> int:
+        with self._lock:
+            return self._effective_skew_ns()
+
+    def _effective_skew_ns(self) -> int:
+        if self.max_skew_ns != AUTO:
+            return self.max_skew_ns
+        return auto_skew_ns([_period_ns(h) for h in self._history])
+
     def take(self) -> FrameSet[T] | SkippedSet | None:
         """The newest set not decided before, or None (no new pivot, or a camera is not streaming)."""
         with self._lock:
@@ -114,13 +145,13 @@ class FrameGrouper(Generic[T]):
             if pivot == self._last_pivot:
                 return None
             self._last_pivot = pivot
-            chosen = [min(h, key=lambda e: abs(e.stamp_ns - pivot[1])) for h in self._history]
+            chosen = _closest_set(self._history, pivot_camera)
             stamps = [e.stamp_ns for e in chosen]
             if tuple(stamps) == self._last_set:
                 return None  # the pivot moved to another camera's frame of the same moment
             self._last_set = tuple(stamps)
             self._retire_older_than(chosen)
-            if max(stamps) - min(stamps) > self.max_skew_ns:
+            if max(stamps) - min(stamps) > self._effective_skew_ns():
                 self.skipped += 1
                 middle = statistics.median(stamps)  # ties go to the camera behind, the usual culprit
                 farthest = max(range(len(stamps)), key=lambda c: (abs(stamps[c] - middle), -stamps[c]))
@@ -137,6 +168,33 @@ class FrameGrouper(Generic[T]):
                     entry.used = True
                     self.dropped += 1
             pick.used = True
+
+
+def _period_ns(history: deque[_Entry[T]]) -> int | None:
+    """A camera's frame period: the median gap between the frames kept (a dropped frame is one gap)."""
+    stamps = [e.stamp_ns for e in history]
+    gaps = [b - a for a, b in itertools.pairwise(stamps) if b > a]
+    return int(statistics.median(gaps)) if gaps else None
+
+
+def _closest_set(histories: list[deque[_Entry[T]]], pivot_camera: int) -> list[_Entry[T]]:
+    """One frame per camera, the pivot camera's newest among them, spread as little as possible:
+    for each frame no newer than the pivot's as the set's earliest, every other camera's first frame
+    from then on."""
+    pivot = histories[pivot_camera][-1]
+    best: list[_Entry[T]] = []
+    best_spread = None
+    starts = sorted({e.stamp_ns for h in histories for e in h if e.stamp_ns <= pivot.stamp_ns})
+    for start in starts:
+        chosen = []
+        for camera, history in enumerate(histories):
+            later = [e for e in history if e.stamp_ns >= start]
+            chosen.append(pivot if camera == pivot_camera else min(later, key=lambda e: e.stamp_ns))
+        stamps = [e.stamp_ns for e in chosen]
+        spread = max(stamps) - min(stamps)
+        if best_spread is None or spread <= best_spread:  # on a tie, the later set: fresher
+            best, best_spread = chosen, spread
+    return best
 
 
 def reward_state(labels: list[str], problems: list[tuple[int, str]], last: FrameSet | SkippedSet | None,

@@ -46,8 +46,8 @@ PARAMETERS = ParameterTable([
     Param("cpu_threads", DEFAULT_CPU_THREADS, "CPU threads for the model (torch, ONNX Runtime)", int_range=(1, 64),
           fixed=_MODEL),
     Param("threshold", 0.5, "success when probability > threshold (LeRobot's rule)", float_range=(0.0, 1.0)),
-    Param("max_skew", 0.02, "seconds the capture stamps of one set of frames may differ by; a wider set is skipped",
-          float_range=(0.0, 1.0)),
+    Param("max_skew", 0.0, "seconds the capture stamps of one set of frames may differ by; a wider set is skipped; "
+          "0: auto, (N-1)/N of the cameras' frame period + 3 ms", float_range=(0.0, 1.0)),
     Param("resize_size", [128, 128], "model input height, width", fixed="it is the loaded model's input size",
           check=_check_resize),
     Param("crops", [""], "per camera 'top,left,height,width' or '' (onnx and lerobot backends)", check=parse_crops),

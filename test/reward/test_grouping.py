@@ -3,12 +3,15 @@
 import pytest
 
 from cam_guard.reward.grouping import (
+    AUTO,
     CLASSIFYING,
+    FALLBACK_SKEW_NS,
     LATE,
     NO_FRAME,
     FrameGrouper,
     FrameSet,
     SkippedSet,
+    auto_skew_ns,
     reward_state,
 )
 
@@ -53,6 +56,37 @@ def test_free_running_cameras_pair_frames_within_half_a_period(phase_ms):
     stamps = [tuple(d.stamps_ns) for d in decisions]
     assert stamps == sorted(set(stamps)), "each set once, moving forward"
     assert all(d.items == [(0, d.stamps_ns[0]), (1, d.stamps_ns[1])] for d in decisions), "camera order kept"
+
+
+def test_the_closest_set_is_taken_not_each_cameras_frame_nearest_the_pivot():
+    # Nearest the pivot's frame (phase 0), camera 1 gives +16.5 ms and camera 2 -16.4 ms (its +16.9 is
+    # farther): 32.9 ms apart, skipped. The closest set holds +16.5 and +16.9: 16.9 ms.
+    grouper = FrameGrouper(3, 20 * MS, 500 * MS)
+    decisions = feed(grouper, stream(0, 0, 30) + stream(1, 16_500_000, 30) + stream(2, 16_900_000, 30))
+    assert len(decisions) >= 28 and all(isinstance(d, FrameSet) for d in decisions)
+    assert max(d.skew_ns for d in decisions) <= 16_900_000
+
+
+def test_auto_max_skew_is_the_phase_spread_n_cameras_can_have_plus_jitter():
+    assert auto_skew_ns([PERIOD, PERIOD]) == PERIOD // 2 + 3 * MS  # 19.7 ms
+    assert auto_skew_ns([PERIOD] * 4) == PERIOD * 3 // 4 + 3 * MS  # 28 ms
+    assert auto_skew_ns([2 * PERIOD, PERIOD]) == PERIOD // 2 + 3 * MS, "sets form around the slower camera's frames"
+    assert auto_skew_ns([2 * PERIOD, PERIOD, 2 * PERIOD]) == 2 * PERIOD * 2 // 3 + 3 * MS
+    assert auto_skew_ns([PERIOD] * 20) == PERIOD * 9 // 10, "never a whole period: that is another moment"
+    assert auto_skew_ns([PERIOD, None]) == FALLBACK_SKEW_NS, "a camera with one frame has no period yet"
+
+
+@pytest.mark.parametrize("max_skew_ns", [20 * MS, AUTO])
+def test_four_cameras_evenly_out_of_phase_get_sets_only_with_auto_max_skew(max_skew_ns):
+    # Phases 0, 8.3, 16.7 and 25 ms: any set of one frame each spans at least 25 ms, for as long as they run.
+    grouper = FrameGrouper(4, max_skew_ns, 500 * MS)
+    decisions = feed(grouper, [a for c in range(4) for a in stream(c, c * PERIOD // 4, 60)])
+    late = decisions[5:]  # once every camera's period is measured
+    if max_skew_ns == AUTO:
+        assert len(late) >= 50 and all(isinstance(d, FrameSet) for d in late)
+        assert max(d.skew_ns for d in late) <= grouper.effective_skew_ns() == PERIOD * 3 // 4 + 3 * MS
+    else:
+        assert late and all(isinstance(d, SkippedSet) for d in late), "a fixed 20 ms never fits"
 
 
 def test_a_set_spread_wider_than_max_skew_is_skipped_and_names_the_camera_out_of_step():
