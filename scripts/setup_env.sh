@@ -15,7 +15,7 @@ if [ ! -f "$stamp" ] || [ "$root/setup.py" -nt "$stamp" ] || [ "$0" -nt "$stamp"
   if [ "$flavor" = test ] && [ ! -x "$venv/bin/python" ]; then
     # A fresh test venv is about 7 GB (PyTorch's CUDA build alone is 5.5 GB): say so at once,
     # not as pip's "No space left on device" halfway through.
-    free_kb=$(df -Pk "$(dirname "$venv")" 2>/dev/null | awk 'NR==2 {print $4}')
+    free_kb=$(df -Pk "$(dirname "$venv")" 2>/dev/null | awk 'NR==2 {print $4}') || free_kb=""  # no folder yet
     if [ -n "$free_kb" ] && [ "$free_kb" -lt $((8 * 1024 * 1024)) ]; then
       echo "cam_guard: the test set-up needs about 8 GB free for $venv; only $((free_kb / 1024)) MB are free there" >&2
       return 1 2>/dev/null || exit 1  # sourced (demo.sh, test.sh, a shell) or run

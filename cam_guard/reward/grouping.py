@@ -8,6 +8,10 @@ within `max_skew` of each other, and skipped (counted) otherwise. A new set is c
 pivot moves on, so a camera that stops delivering stops the reward instead of pairing its last frame
 with ever newer frames of the others.
 
+With cameras at different rates, a set around a faster camera's frame that falls between a slower
+camera's frames may be wide: it is passed over, neither classified nor counted, and the set around the
+slower camera's next frame decides.
+
 Free-running cameras at the same rate keep their phases: N of them can lie up to (N-1)/N of a period
 apart however the set is chosen (4 cameras evenly out of phase at 30 fps: 25 ms), and a fixed bound
 below that would skip every set for as long as they run. So `max_skew` 0 (the default) means *auto*:
@@ -38,8 +42,8 @@ FALLBACK_SKEW_NS = 20_000_000  # auto before every camera has sent two frames: t
 
 def auto_skew_ns(periods_ns: list[int | None]) -> int:
     """The auto bound for cameras with these frame periods (None: not measured yet). With different
-    rates the second-longest period counts: sets form around the slowest camera's frames (its newest
-    is the oldest), and the others' frames lie around those at their own periods."""
+    rates the second-longest period counts: the sets that decide are those around the slowest
+    camera's frames, and the others' frames lie around those at their own periods."""
     if any(p is None for p in periods_ns):
         return FALLBACK_SKEW_NS
     known = sorted(p for p in periods_ns if p is not None)
@@ -152,11 +156,19 @@ class FrameGrouper(Generic[T]):
             self._last_set = tuple(stamps)
             self._retire_older_than(chosen)
             if max(stamps) - min(stamps) > self._effective_skew_ns():
+                if self._faster_than_another(pivot_camera):
+                    return None  # between a slower camera's frames: the set around its next frame decides
                 self.skipped += 1
                 middle = statistics.median(stamps)  # ties go to the camera behind, the usual culprit
                 farthest = max(range(len(stamps)), key=lambda c: (abs(stamps[c] - middle), -stamps[c]))
                 return SkippedSet(stamps, farthest)
             return FrameSet([e.item for e in chosen], stamps)
+
+    def _faster_than_another(self, camera: int) -> bool:
+        """Whether `camera` delivers clearly more often than some other camera (measured periods)."""
+        periods = [_period_ns(h) for h in self._history]
+        own = periods[camera]
+        return own is not None and any(p is not None and own < p * 9 // 10 for p in periods)
 
     def _retire_older_than(self, chosen: list[_Entry[T]]) -> None:
         """Frames before the chosen ones will never be in a set: count the unused ones as dropped."""
@@ -178,23 +190,23 @@ def _period_ns(history: deque[_Entry[T]]) -> int | None:
 
 
 def _closest_set(histories: list[deque[_Entry[T]]], pivot_camera: int) -> list[_Entry[T]]:
-    """One frame per camera, the pivot camera's newest among them, spread as little as possible:
-    for each frame no newer than the pivot's as the set's earliest, every other camera's first frame
-    from then on."""
+    """One frame per camera, the pivot camera's newest among them, spread as little as possible.
+
+    The narrowest window holding the pivot's frame and a frame of every other camera is found by
+    trying each frame no newer than the pivot's as its start; each other camera then gives its newest
+    frame inside it (not its oldest: a later pivot must never take an older frame than this set did)."""
     pivot = histories[pivot_camera][-1]
-    best: list[_Entry[T]] = []
-    best_spread = None
-    starts = sorted({e.stamp_ns for h in histories for e in h if e.stamp_ns <= pivot.stamp_ns})
-    for start in starts:
-        chosen = []
-        for camera, history in enumerate(histories):
-            later = [e for e in history if e.stamp_ns >= start]
-            chosen.append(pivot if camera == pivot_camera else min(later, key=lambda e: e.stamp_ns))
-        stamps = [e.stamp_ns for e in chosen]
-        spread = max(stamps) - min(stamps)
-        if best_spread is None or spread <= best_spread:  # on a tie, the later set: fresher
-            best, best_spread = chosen, spread
-    return best
+    others = [h for camera, h in enumerate(histories) if camera != pivot_camera]
+    window: tuple[int, int] | None = None
+    for start in sorted({e.stamp_ns for h in histories for e in h if e.stamp_ns <= pivot.stamp_ns}):
+        end = max([pivot.stamp_ns] + [min(e.stamp_ns for e in h if e.stamp_ns >= start) for h in others])
+        if window is None or end - start <= window[1] - window[0]:  # on a tie, the later window: fresher
+            window = (start, end)
+    assert window is not None  # the pivot's own frame is a start
+    start, end = window
+    return [pivot if camera == pivot_camera else
+            max((e for e in history if start <= e.stamp_ns <= end), key=lambda e: e.stamp_ns)
+            for camera, history in enumerate(histories)]
 
 
 def reward_state(labels: list[str], problems: list[tuple[int, str]], last: FrameSet | SkippedSet | None,

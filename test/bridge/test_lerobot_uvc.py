@@ -126,7 +126,7 @@ def test_lerobot_gets_no_stale_frame_during_a_fault_and_the_cameras_new_frames_a
         node.state_change_after(t_fault, CAMERA_DOWN, timeout=10)
         # The fault lasts until that frame is older than read() accepts (time itself is the condition here).
         time.sleep(max(0.0, t_fault + READ_TIMEOUT_S + STAMP_SLACK_S - time.time()))
-        in_fault = r"\(last reported camera state RECONNECTING, STALLED \d+\.\d s ago(: [^)]*\)?)?\)"
+        in_fault = r"\(last reported camera state RECONNECTING, STALLED \d+\.\d s ago(: .*)?\)"
         with pytest.raises(TimeoutError, match=f"no new frame within {READ_TIMEOUT_S * 1000:.0f} ms " + in_fault):
             camera.read()
         with pytest.raises(TimeoutError, match=r"newest frame on /image_raw is \d+ ms old, max 500 ms " + in_fault):
