@@ -5,8 +5,9 @@ the camera whose newest frame is the oldest: every other camera has delivered pa
 the frames a set around it needs are already here and nothing needs to wait. Of the sets holding the
 pivot's frame, the one whose stamps lie closest together is taken; it is classified when they lie
 within `max_skew` of each other, and skipped (counted) otherwise. A new set is considered only when the
-pivot moves on, so a camera that stops delivering stops the reward instead of pairing its last frame
-with ever newer frames of the others.
+pivot moves on, and only from frames newer than each camera's in the last set classified (one set per
+moment), so a camera that stops delivering stops the reward instead of pairing its last frame with
+ever newer frames of the others.
 
 With cameras at different rates, a set around a faster camera's frame that falls between a slower
 camera's frames may be wide: it is passed over, neither classified nor counted, and the set around the
@@ -100,7 +101,8 @@ class FrameGrouper(Generic[T]):
         self._states: list[str | None] = [None] * cameras  # None: the camera never said
         self._lock = threading.Lock()
         self._last_pivot: tuple[int, int] | None = None
-        self._last_set: tuple[int, ...] | None = None
+        self._last_set: tuple[int, ...] | None = None  # the last set decided, classified or not
+        self._last_classified: tuple[int, ...] | None = None  # its frames are never classified again
         self.received = [0] * cameras
         self.dropped = 0  # frames superseded before any set took them (the classifier was busy)
         self.skipped = 0  # sets spread wider than max_skew
@@ -149,7 +151,13 @@ class FrameGrouper(Generic[T]):
             if pivot == self._last_pivot:
                 return None
             self._last_pivot = pivot
-            chosen = _closest_set(self._history, pivot_camera)
+            # One set per moment: every camera's frame newer than in the last set classified, so a
+            # camera's frame is classified once and the reward's rate is at most the cameras'.
+            used = self._last_classified
+            fresh = [deque(e for e in h if used is None or e.stamp_ns > used[c]) for c, h in enumerate(self._history)]
+            if any(not f for f in fresh):
+                return None
+            chosen = _closest_set(fresh, pivot_camera)
             stamps = [e.stamp_ns for e in chosen]
             if tuple(stamps) == self._last_set:
                 return None  # the pivot moved to another camera's frame of the same moment
@@ -162,6 +170,7 @@ class FrameGrouper(Generic[T]):
                 middle = statistics.median(stamps)  # ties go to the camera behind, the usual culprit
                 farthest = max(range(len(stamps)), key=lambda c: (abs(stamps[c] - middle), -stamps[c]))
                 return SkippedSet(stamps, farthest)
+            self._last_classified = tuple(stamps)
             return FrameSet([e.item for e in chosen], stamps)
 
     def _faster_than_another(self, camera: int) -> bool:

@@ -1,5 +1,6 @@
 """Frame sets across cameras: grouped by capture stamp, never an old frame beside a new one."""
 
+import itertools
 import random
 
 import pytest
@@ -72,8 +73,9 @@ def test_the_closest_set_is_taken_not_each_cameras_frame_nearest_the_pivot():
 @pytest.mark.parametrize("seed", range(240, 300))
 def test_sets_of_cameras_at_different_rates_only_move_forward(seed):
     # 3-4 cameras at 15-60 fps, random phases, stamps jittered by up to 2 ms and arrivals by 1-12 ms: the
-    # pivot moves among cameras; no camera's frame in a set is older than in the set before, and no set
-    # comes twice. (Each camera's oldest frame in the window failed this for seeds 250, 254 and 277.)
+    # pivot moves among cameras; every classified set holds a newer frame of every camera than the set
+    # before (one set per moment). (Each camera's oldest frame in the window went back in time for seeds
+    # 250, 254 and 277.)
     rnd = random.Random(seed)
     periods = rnd.choice([[PERIOD // 2, 2 * PERIOD, 50 * MS], [PERIOD, 2 * PERIOD, 50 * MS, PERIOD // 2]])
     arrivals = []
@@ -83,11 +85,12 @@ def test_sets_of_cameras_at_different_rates_only_move_forward(seed):
             stamp = offset + i * period + rnd.randrange(-2 * MS, 2 * MS)
             arrivals.append((stamp + rnd.randrange(1 * MS, 12 * MS), camera, stamp))
     grouper = FrameGrouper(len(periods), AUTO, 500 * MS)
-    stamps = [tuple(d.stamps_ns) for d in feed(grouper, arrivals)]
-    assert len(stamps) >= 20 and len(set(stamps)) == len(stamps), "a set decided twice"
+    stamps = [tuple(d.stamps_ns) for d in feed(grouper, arrivals) if isinstance(d, FrameSet)]
+    assert len(stamps) >= 20
     for camera in range(len(periods)):
         column = [s[camera] for s in stamps]
-        assert column == sorted(column), f"camera {camera} went back in time"
+        assert all(a < b for a, b in itertools.pairwise(column)), f"camera {camera}: a frame twice, or back in time"
+    assert len(stamps) <= 2 * 10**9 // max(periods) + 1, "more sets than the slowest camera has frames"
 
 
 def test_a_wide_set_around_a_faster_cameras_frame_is_passed_over_not_skipped():
@@ -116,7 +119,8 @@ def test_four_cameras_evenly_out_of_phase_get_sets_only_with_auto_max_skew(max_s
     decisions = feed(grouper, [a for c in range(4) for a in stream(c, c * PERIOD // 4, 60)])
     late = decisions[5:]  # once every camera's period is measured
     if max_skew_ns == AUTO:
-        assert len(late) >= 50 and all(isinstance(d, FrameSet) for d in late)
+        assert len(late) >= 50 and len(decisions) <= 60, "one set per moment: at most one per frame"
+        assert all(isinstance(d, FrameSet) for d in late)
         assert max(d.skew_ns for d in late) <= grouper.effective_skew_ns() == PERIOD * 3 // 4 + 3 * MS
     else:
         assert late and all(isinstance(d, SkippedSet) for d in late), "a fixed 20 ms never fits"
