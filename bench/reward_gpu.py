@@ -1,7 +1,7 @@
 """Reward classifier latency on the CPU and the GPU, through cam_guard's lerobot backend.
 
 LeRobot's reward Classifier at the size HIL-SERL trains (a resnet10-shaped encoder, 128x128 input, 1 and 2
-cameras), built offline with random weights (the hub is out of reach). Each predict() is what reward_node
+cameras by default), built offline with random weights (the hub is out of reach). Each predict() is what reward_node
 does per frame set: crop/resize/normalise on the CPU, copy to the device, forward, read the probability
 (which waits for the device). Each row's ratio is against the CPU row (all cores) of the same run, and
 "vs CPU" is how far its probability for the same frames lies from that row's (the GPU must agree).
@@ -45,6 +45,7 @@ def preprocess(classifier: LeRobotClassifier, frames: list[np.ndarray]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=300, help="timed predictions per row")
+    parser.add_argument("--cameras", default="1,2", help="camera counts, one model each (4: an ALOHA-style cell)")
     args = parser.parse_args()
     import torch
 
@@ -56,7 +57,7 @@ def main() -> None:
     runs = [("cpu", cores), ("cpu", 2)] + ([("cuda", cores)] if torch.cuda.is_available() else [])
     rows: list[list[object]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for cameras in (1, 2):
+        for cameras in (int(n) for n in args.cameras.split(",")):
             checkpoint = reward_classifier_checkpoint(Path(tmp) / f"cameras{cameras}", cameras, RESNET10)
             frames = [synthetic_frame(i, 640, 480) for i in range(cameras)]
             baseline = cpu_probability = None
