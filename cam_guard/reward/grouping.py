@@ -133,12 +133,10 @@ class FrameGrouper(Generic[T]):
 
     def effective_skew_ns(self) -> int:
         with self._lock:
-            return self._effective_skew_ns()
+            return self._effective_skew_ns([_period_ns(h) for h in self._history])
 
-    def _effective_skew_ns(self) -> int:
-        if self.max_skew_ns != AUTO:
-            return self.max_skew_ns
-        return auto_skew_ns([_period_ns(h) for h in self._history])
+    def _effective_skew_ns(self, periods_ns: list[int | None]) -> int:
+        return auto_skew_ns(periods_ns) if self.max_skew_ns == AUTO else self.max_skew_ns
 
     def take(self) -> FrameSet[T] | SkippedSet | None:
         """The newest set not decided before, or None (no new pivot, or a camera is not streaming)."""
@@ -154,7 +152,7 @@ class FrameGrouper(Generic[T]):
             # One set per moment: every camera's frame newer than in the last set classified, so a
             # camera's frame is classified once and the reward's rate is at most the cameras'.
             used = self._last_classified
-            fresh = [deque(e for e in h if used is None or e.stamp_ns > used[c]) for c, h in enumerate(self._history)]
+            fresh = [[e for e in h if used is None or e.stamp_ns > used[c]] for c, h in enumerate(self._history)]
             if any(not f for f in fresh):
                 return None
             chosen = _closest_set(fresh, pivot_camera)
@@ -163,8 +161,9 @@ class FrameGrouper(Generic[T]):
                 return None  # the pivot moved to another camera's frame of the same moment
             self._last_set = tuple(stamps)
             self._retire_older_than(chosen)
-            if max(stamps) - min(stamps) > self._effective_skew_ns():
-                if self._faster_than_another(pivot_camera):
+            periods = [_period_ns(h) for h in self._history]
+            if max(stamps) - min(stamps) > self._effective_skew_ns(periods):
+                if _faster_than_another(pivot_camera, periods):
                     return None  # between a slower camera's frames: the set around its next frame decides
                 self.skipped += 1
                 middle = statistics.median(stamps)  # ties go to the camera behind, the usual culprit
@@ -172,12 +171,6 @@ class FrameGrouper(Generic[T]):
                 return SkippedSet(stamps, farthest)
             self._last_classified = tuple(stamps)
             return FrameSet([e.item for e in chosen], stamps)
-
-    def _faster_than_another(self, camera: int) -> bool:
-        """Whether `camera` delivers clearly more often than some other camera (measured periods)."""
-        periods = [_period_ns(h) for h in self._history]
-        own = periods[camera]
-        return own is not None and any(p is not None and own < p * 9 // 10 for p in periods)
 
     def _retire_older_than(self, chosen: list[_Entry[T]]) -> None:
         """Frames before the chosen ones will never be in a set: count the unused ones as dropped."""
@@ -198,7 +191,13 @@ def _period_ns(history: deque[_Entry[T]]) -> int | None:
     return int(statistics.median(gaps)) if gaps else None
 
 
-def _closest_set(histories: list[deque[_Entry[T]]], pivot_camera: int) -> list[_Entry[T]]:
+def _faster_than_another(camera: int, periods_ns: list[int | None]) -> bool:
+    """Whether `camera` delivers clearly more often than some other camera (measured periods)."""
+    own = periods_ns[camera]
+    return own is not None and any(p is not None and own < p * 9 // 10 for p in periods_ns)
+
+
+def _closest_set(histories: list[list[_Entry[T]]], pivot_camera: int) -> list[_Entry[T]]:
     """One frame per camera, the pivot camera's newest among them, spread as little as possible.
 
     The narrowest window holding the pivot's frame and a frame of every other camera is found by
