@@ -13,6 +13,7 @@ at the local reader, fps at B, link MB/s sent by A, and the CPU time camera_node
 worker) spent per published frame — a figure the other work on a shared machine does not change —
 and the share of a core the far raw reader's process used: both hosts share this machine's two cores,
 so what that reader spends receiving is taken from the camera here (on two machines it is not).
+Last column: the stopped local readers the camera's diagnostics named (`stopped_local_readers`).
 `--camera-from DIR` runs the camera node from another checkout (the code before the fix:
 `git archive <commit> cam_guard | tar -x -C DIR`).
 """
@@ -25,9 +26,14 @@ import sys
 import _common  # noqa: F401  (sets the ROS environment first)
 from _common import cpu_seconds, machine, table, tree
 
-from cam_guard.testing.two_hosts import TwoHostRig
+from cam_guard.testing.two_hosts import TwoHostRig, Window
 
 RAW, COMPRESSED = "/image_raw", "/image_raw/compressed"
+
+
+def stopped_named(rig: TwoHostRig, window: Window) -> str:
+    """The stopped local readers the camera's diagnostics named during `window` (PID and name)."""
+    return ", ".join(sorted(rig.diagnostic_values("local", window, "stopped_local_readers") - {"none", None})) or "-"
 
 
 def run(seconds: float, camera_from: str, reliable_far: bool, publication_mode: str) -> list[list[object]]:
@@ -79,7 +85,7 @@ def run(seconds: float, camera_from: str, reliable_far: bool, publication_mode: 
             rows.append([name, published, local.fps, local.latency_ms_p50, local.latency_ms_p95,
                          rig.stats("far_compressed", COMPRESSED, window).fps, rig.stats("far_raw", RAW, window).fps,
                          window.link_mb_s, 1000 * cpu[name] / max(1e-9, published * (window.end - window.start)),
-                         far_cpu[name]])
+                         far_cpu[name], stopped_named(rig, window)])
         return rows
 
 
@@ -94,7 +100,8 @@ def main() -> None:
     rows = [[args.label, *row] for row in run(args.seconds, args.camera_from, args.reliable_far, args.publication_mode)]
     print(f"{machine()}; load average {os.getloadavg()[0]:.1f}")
     print(table(["code", "phase", "camera publishes /s", "local fps", "local p50 ms", "local p95 ms",
-                 "compressed fps at B", "raw fps at B", "link MB/s", "camera CPU ms/frame", "far reader cores"],
+                 "compressed fps at B", "raw fps at B", "link MB/s", "camera CPU ms/frame", "far reader cores",
+                 "stopped readers named"],
                 rows))
 
 

@@ -73,10 +73,13 @@ def test_far_raw_reader_and_stopped_readers_slow_nobody():
             assert far >= 0.5 * far_fps, f"{name}: compressed at B got {far:.1f} fps, {far_fps:.1f} without"
             assert p95 <= 2 * local_p95 + 50, f"{name}: local latency p95 {p95:.1f} ms, {local_p95:.1f} without"
         assert report["far raw reader"][5] > base_link + 1.0, "the far raw reader's traffic must cross the link"
-        behind = {v.get("readers_behind") for r in rig.records("local") if r["topic"] == "/diagnostics"
-                  and phases["far raw reader"].start <= r["t"] < phases["far raw reader"].end
-                  for v in r["status"].values()}
+        behind = rig.diagnostic_values("local", phases["far raw reader"], "readers_behind")
         assert any("network" in (b or "") for b in behind), f"the camera must say a reader is behind: {behind}"
+        stopped = rig.diagnostic_values("local", phases["local reader stopped"], "stopped_local_readers")
+        assert any(str(local_stoppable.pid) in (s or "") for s in stopped), \
+            f"the camera must name the stopped reader {local_stoppable.pid}: {stopped}"
+        assert rig.diagnostic_values("local", phases["far reader stopped"], "stopped_local_readers") == {"none"}, \
+            "a reader stopped on another host costs this one nothing over shared memory"
         publish_p95 = [v.get("image_raw.publish_ms_p95") for r in rig.records("local") if r["topic"] == "/diagnostics"
                        for v in r["status"].values()]
         assert publish_p95 and all(p is not None for p in publish_p95), "diagnostics report publish time per topic"

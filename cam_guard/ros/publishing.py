@@ -7,8 +7,9 @@
   max_blocking_time) is counted and logged, throttled; the next frame is tried. It never ends the
   stream. (Sends themselves must not block: rclpy holds the GIL in publish(), see fastdds_setup.)
 - `ReaderLag`: whether a reader is falling behind, from what a publisher can see of it — a
-  reliable reader that leaves samples unacknowledged, and UDP datagrams dropped for a full send
-  buffer (a network reader whose link cannot carry the topic).
+  reliable reader that leaves samples unacknowledged, UDP datagrams dropped for a full send
+  buffer (a network reader whose link cannot carry the topic), and a stopped local reader
+  (`stopped_readers`: the one kind that slows the other readers too).
 """
 
 import threading
@@ -23,6 +24,7 @@ from rclpy.publisher import Publisher
 
 from cam_guard.common.latest import LatestValue
 from cam_guard.common.rate_meter import RateMeter
+from cam_guard.ros.stopped_readers import StoppedReader, stopped_readers
 
 T = TypeVar("T")
 LogFn = Callable[[str, str], None]  # (level, message)
@@ -157,22 +159,27 @@ def udp_send_drops() -> int:
 
 class ReaderLag:
     """Whether some reader is falling behind, judged once a second: a reliable reader that left what
-    was published unacknowledged for `samples` checks in a row, and UDP datagrams dropped for a full
-    send buffer since the last check (a network reader whose link cannot carry the topic)."""
+    was published unacknowledged for `samples` checks in a row, UDP datagrams dropped for a full
+    send buffer since the last check (a network reader whose link cannot carry the topic), and
+    stopped local readers (`find_stopped`)."""
 
     def __init__(self, publishers: Callable[[], list[TopicPublisher]], log: LogFn, samples: int = 2,
-                 log_every_s: float = 30.0) -> None:
+                 log_every_s: float = 30.0,
+                 find_stopped: Callable[[], list[StoppedReader]] = stopped_readers) -> None:
         self._publishers = publishers
         self._log = log
         self._samples = samples
         self._streak: dict[str, int] = {}
         self._throttle = Throttle(log_every_s)
+        self._stopped_throttle = Throttle(log_every_s)
+        self._find_stopped = find_stopped
         self._drops = udp_send_drops()
         self.drops_per_check = 0
+        self.stopped: list[StoppedReader] = []
 
     def check(self) -> list[str]:
-        """Update and return what is behind: topics with unacknowledging reliable readers, and
-        'network' when UDP datagrams were dropped."""
+        """Update and return what is behind: topics with unacknowledging reliable readers, 'network'
+        when UDP datagrams were dropped, and 'stopped local reader'."""
         behind = []
         for publisher in self._publishers():
             self._streak[publisher.topic] = self._streak.get(publisher.topic, 0) + 1 \
@@ -186,8 +193,17 @@ class ReaderLag:
         if behind and self._throttle.ready():
             self._log("warn", f"a reader is falling behind ({', '.join(behind)}): it gets fewer frames; "
                               "every other reader still gets all of them")
+        self.stopped = self._find_stopped()
+        if self.stopped:
+            behind.append("stopped local reader")
+            if self._stopped_throttle.ready():
+                self._log("warn", f"process {', '.join(map(str, self.stopped))} is stopped (SIGSTOP, Ctrl-Z or a "
+                                  "debugger) while DDS writers on this host send to it: Fast DDS re-creates its "
+                                  "shared-memory port for every fragment sent there, which slows every reader of "
+                                  "large topics (image_raw) until that process is continued or ends")
         return behind
 
     def diagnostic_values(self, behind: list[str]) -> dict[str, str]:
         return {"readers_behind": ", ".join(behind) or "none",
-                "udp_send_drops_per_s": str(self.drops_per_check)}
+                "udp_send_drops_per_s": str(self.drops_per_check),
+                "stopped_local_readers": ", ".join(map(str, self.stopped)) or "none"}

@@ -107,6 +107,11 @@ class TwoHostRig(contextlib.AbstractContextManager):
     def stats(self, name: str, topic: str, window: Window) -> WindowStats:
         return window_stats(self.records(name), topic, window.start, window.end)
 
+    def diagnostic_values(self, name: str, window: Window, key: str) -> set[str | None]:
+        """The values `key` had in the diagnostics recorder `name` received during `window`."""
+        return {v.get(key) for r in self.records(name) if r["topic"] == "/diagnostics"
+                and window.start <= r["t"] < window.end for v in r["status"].values()}
+
     def published_hz(self, name: str, window: Window, node: str = "/camera", key: str = "frames_published") -> float:
         """Rate at which camera `node` published, from its diagnostics as recorder `name` received them."""
         points = [(r["t"], int(v[key])) for r in self.records(name) if r["topic"] == "/diagnostics"

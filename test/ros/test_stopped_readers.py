@@ -1,0 +1,115 @@
+"""Stopped local readers (issue 18): found from real flocks and real stopped processes; the parsing
+on sample texts; what the camera's reader check makes of them."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cam_guard.ros.publishing import ReaderLag
+from cam_guard.ros.stopped_readers import StoppedReader, flock_holders, process_state, stopped_readers
+
+LOCKS = """\
+1: POSIX  ADVISORY  WRITE 881 00:19:1044 0 EOF
+2: FLOCK  ADVISORY  WRITE 32526 00:1a:1756230 0 EOF
+2: -> FLOCK  ADVISORY  WRITE 40000 00:1a:1756230 0 EOF
+3: FLOCK  ADVISORY  READ 32527 fd:01:77 0 EOF
+"""
+
+# Holds a Fast DDS port's lock file as a reader does (an flock while it lives), next to its port file.
+HOLDER = """
+import fcntl, os, sys, time
+lock = os.open(sys.argv[1] + "_el", os.O_RDWR | os.O_CREAT)
+fcntl.flock(lock, fcntl.LOCK_EX)
+open(sys.argv[1], "w").close()
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_flock_holders_are_read_by_device_and_inode_and_waiters_hold_nothing():
+    assert flock_holders(LOCKS) == {(0, 0x1a, 1756230): 32526, (0xfd, 1, 77): 32527}
+
+
+def test_process_state_takes_the_name_up_to_the_last_parenthesis():
+    assert process_state("4242 (ros2 (hz)) T 1 4242 4242 0 -1") == ("T", "ros2 (hz)")
+    assert process_state("7 (python3) S 1 7 7") == ("S", "python3")
+
+
+@contextmanager
+def port_holder(shm: Path, port: int) -> Iterator[tuple[subprocess.Popen, Path]]:
+    port_file = shm / f"fastdds_port{port}"
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(port_file)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        yield proc, port_file
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def stop(pid: int) -> None:
+    os.kill(pid, signal.SIGSTOP)
+    _, status = os.waitpid(pid, os.WUNTRACED)  # returns once it is stopped
+    assert os.WIFSTOPPED(status)
+
+
+def cont(pid: int) -> None:
+    os.kill(pid, signal.SIGCONT)
+    _, status = os.waitpid(pid, os.WCONTINUED)
+    assert os.WIFCONTINUED(status)
+
+
+def age(path: Path, seconds: float = 5.0) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_stopped_reader_is_named_only_while_a_writer_recreates_its_port(tmp_path):
+    with port_holder(tmp_path, 7411) as (proc, port_file), port_holder(tmp_path, 7413) as (other, other_port):
+        age(port_file)
+        age(other_port)
+        assert stopped_readers(str(tmp_path)) == [], "running readers"
+        stop(proc.pid)
+        stop(other.pid)
+        assert stopped_readers(str(tmp_path)) == [], "stopped, but nobody re-created their ports"
+        port_file.unlink()  # what a writer's re-create-and-drop leaves most of the time
+        found = stopped_readers(str(tmp_path))
+        assert [reader.pid for reader in found] == [proc.pid]
+        assert found[0].name == Path(sys.executable).name[:15]
+        port_file.touch()  # re-created just now
+        assert [reader.pid for reader in stopped_readers(str(tmp_path))] == [proc.pid]
+        age(port_file)
+        assert stopped_readers(str(tmp_path)) == [], "re-created long ago, not any more"
+        cont(proc.pid)
+        port_file.unlink()
+        assert stopped_readers(str(tmp_path)) == [], "continued"
+
+
+def test_no_shm_folder_or_proc_means_none_found(tmp_path):
+    assert stopped_readers(str(tmp_path / "absent")) == []
+    assert stopped_readers(str(tmp_path), proc_dir=str(tmp_path / "absent")) == []
+
+
+def test_the_reader_check_names_a_stopped_reader_and_warns_once_per_period():
+    stopped: list[StoppedReader] = []
+    logged: list[tuple[str, str]] = []
+    lag = ReaderLag(list, lambda level, text: logged.append((level, text)), log_every_s=3600,
+                    find_stopped=lambda: list(stopped))
+    lag.check()
+    assert lag.diagnostic_values(lag.check())["stopped_local_readers"] == "none"
+    stopped.append(StoppedReader(4242, "ros2"))
+    behind = lag.check()
+    values = lag.diagnostic_values(behind)
+    assert "stopped local reader" in values["readers_behind"]
+    assert values["stopped_local_readers"] == "4242 (ros2)"
+    lag.check()
+    warnings = [text for level, text in logged if level == "warn" and "4242 (ros2) is stopped" in text]
+    assert len(warnings) == 1, logged
+    stopped.clear()
+    assert lag.diagnostic_values(lag.check())["stopped_local_readers"] == "none"
