@@ -29,7 +29,8 @@ from cam_guard.ros.camera_info import camera_info_for
 from cam_guard.ros.camera_parameters import CAPTURE, WATCHDOG, CameraConfig
 from cam_guard.ros.cell import default_frame_id
 from cam_guard.ros.diagnostics import camera_diagnostic, inactive_camera_diagnostic
-from cam_guard.ros.image_conversion import stamp_from_ns, to_compressed_msg, to_image_msg
+from cam_guard.ros.image_conversion import stamp_from_ns, to_compressed_msg
+from cam_guard.ros.image_sender import ImageSender
 from cam_guard.ros.parameters import LiveParameters
 from cam_guard.ros.publishing import ReaderLag, TopicPublisher
 from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
@@ -53,7 +54,9 @@ class CameraNode(LifecycleNodeMixin, GuardedNode):
         config = self._params.config
         if config.candidates[0].kind == "synthetic" and config.device == "auto":
             self.get_logger().warning("no camera found: streaming the built-in synthetic source")
-        self._raw = self._topic(Image, "image_raw", self._image_msg)
+        raw = self.create_publisher(Image, "image_raw", image_qos(config.qos))
+        self._raw_sender = ImageSender(raw, self.get_logger().warning)  # a slow send holds up no other thread
+        self._raw = TopicPublisher(raw, self._image_msg, self.context.ok, self._log, send=self._raw_sender.send)
         self._info = self._topic(CameraInfo, "camera_info", self._info_msg)
         # image_raw/compressed is advertised once the source sends JPEG (never for raw-only sources).
         self._compressed_lock = threading.Lock()
@@ -172,7 +175,7 @@ class CameraNode(LifecycleNodeMixin, GuardedNode):
     def _frame_id(self) -> str:
         return self._params.config.frame_id or self._default_frame_id
 
-    def _image_msg(self, frame: Frame) -> Image | None:
+    def _image_msg(self, frame: Frame) -> bytearray | Image | None:
         # Pixels only for someone: with no image_raw subscriber the worker checks JPEGs instead of
         # decoding them, and nothing is converted here (a remote viewer of image_raw/compressed).
         wants_pixels = self._raw.readers() > 0
@@ -183,7 +186,7 @@ class CameraNode(LifecycleNodeMixin, GuardedNode):
             return None
         encoding = self._params.config.encoding
         image = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB) if encoding == "rgb8" else frame.image
-        return to_image_msg(image, encoding, frame.stamp_ns, self._frame_id())
+        return self._raw_sender.build(image, encoding, frame.stamp_ns, self._frame_id())
 
     def _compressed_msg(self, frame: Frame) -> CompressedImage:
         return to_compressed_msg(frame.jpeg, "jpeg", frame.stamp_ns, self._frame_id())

@@ -26,8 +26,9 @@ from cam_guard.preview.tiles import Tile, draw_cell, tile_decode_size
 from cam_guard.preview.web import PreviewWeb
 from cam_guard.ros import preview_parameters
 from cam_guard.ros.cell import camera_label, state_topic_for
-from cam_guard.ros.image_conversion import stamp_to_ns, to_image_msg
+from cam_guard.ros.image_conversion import stamp_to_ns
 from cam_guard.ros.image_input import ImageMessage, input_topic, subscribe_images, to_array
+from cam_guard.ros.image_sender import ImageSender
 from cam_guard.ros.parameters import LiveParameters
 from cam_guard.ros.preview_parameters import PreviewConfig
 from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
@@ -52,7 +53,8 @@ class PreviewNode(GuardedNode):
         self._camera_states = ["UNKNOWN"] * cameras
         self._incoming = [RateMeter() for _ in range(cameras)]
         self._window = WINDOW_CLOSED
-        self._pub = self.create_publisher(Image, "preview/image", image_qos("reliable"))
+        self._image = ImageSender(self.create_publisher(Image, "preview/image", image_qos("reliable")),
+                                  self.get_logger().warning)
         for i, topic in enumerate(image_topics):
             subscribe_images(self, topic, config.transport, lambda msg, i=i: self._on_image(i, msg))
             self.create_subscription(String, state_topic_for(topic), lambda msg, i=i: self._on_state(i, msg),
@@ -160,7 +162,7 @@ class PreviewNode(GuardedNode):
         stamp_ns = stamp_to_ns(fresh.header.stamp) if fresh is not None else time.time_ns()
         source = fresh or next((m for m in frames if m is not None), None)
         frame_id = source.header.frame_id if source is not None else ""
-        self._pub.publish(to_image_msg(overlay, "bgr8", stamp_ns, frame_id))
+        self._image.send(self._image.build(overlay, "bgr8", stamp_ns, frame_id))
         if self._web:
             self._web.show(overlay, [tile.info for tile in tiles], stamp_ns / 1e9)
         if self._window == WINDOW_OPEN:

@@ -69,9 +69,11 @@ def test_far_raw_reader_and_stopped_readers_slow_nobody():
         report = {name: row(window) for name, window in phases.items()}
         print(f"baseline: {row(base)}\n" + "\n".join(f"{name}: {values}" for name, values in report.items()))
         for name, (pub, fps, p95, far, _far_raw, _link) in report.items():
-            assert pub >= 0.5 * published, f"{name}: camera published {pub:.1f}/s, {published:.1f}/s without"
+            # The camera and its compressed topic: 0.90-0.92x with a stopped local reader while rclpy's
+            # publish() held the GIL for image_raw's send, 1.00x since (bench/RESULTS.md).
+            assert pub >= 0.95 * published, f"{name}: camera published {pub:.1f}/s, {published:.1f}/s without"
+            assert far >= 0.95 * far_fps, f"{name}: compressed at B got {far:.1f} fps, {far_fps:.1f} without"
             assert fps >= 0.5 * local_fps, f"{name}: local reader got {fps:.1f} fps, {local_fps:.1f} without"
-            assert far >= 0.5 * far_fps, f"{name}: compressed at B got {far:.1f} fps, {far_fps:.1f} without"
             # A stopped local reader is the known Fast DDS limit (README): the writer re-creates its port
             # between the fragments it sends the other reader, +30 to +66 ms measured.
             slack = 120 if name == "local reader stopped" else 50

@@ -7,6 +7,7 @@ buffer when no conversion is needed ('passthrough' or the same encoding) and hon
 
 import array
 import sys
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -73,8 +74,17 @@ def _layout(encoding: str) -> tuple[np.dtype, int]:
         ) from None
 
 
-def to_image_msg(image: np.ndarray, encoding: str, stamp_ns: int = 0, frame_id: str = "") -> Image:
-    """Wrap an H×W or H×W×C array in a sensor_msgs/Image (one copy, into the message buffer)."""
+@dataclass(frozen=True)
+class ImageLayout:
+    """The sensor_msgs/Image fields an array gets under an encoding."""
+    height: int
+    width: int
+    step: int
+    is_bigendian: int
+
+
+def image_layout(image: np.ndarray, encoding: str) -> ImageLayout:
+    """Check an H×W or H×W×C array against `encoding` (cv_bridge's rules) and return its fields."""
     dtype, channels = _layout(encoding)
     if image.dtype != dtype:
         raise ImageConversionError(f"encoding '{encoding}' needs dtype {dtype}, got {image.dtype}")
@@ -83,14 +93,21 @@ def to_image_msg(image: np.ndarray, encoding: str, stamp_ns: int = 0, frame_id: 
         raise ImageConversionError(
             f"encoding '{encoding}' needs {channels} channel(s), got array of shape {image.shape}")
     height, width = image.shape[:2]
+    return ImageLayout(height, width, width * channels * dtype.itemsize,
+                       int(_HOST_IS_BIGENDIAN if dtype.itemsize > 1 else False))
+
+
+def to_image_msg(image: np.ndarray, encoding: str, stamp_ns: int = 0, frame_id: str = "") -> Image:
+    """Wrap an H×W or H×W×C array in a sensor_msgs/Image (one copy, into the message buffer)."""
+    layout = image_layout(image, encoding)
     msg = Image()
     msg.header.stamp = stamp_from_ns(stamp_ns)
     msg.header.frame_id = frame_id
-    msg.height = height
-    msg.width = width
+    msg.height = layout.height
+    msg.width = layout.width
     msg.encoding = encoding
-    msg.is_bigendian = int(_HOST_IS_BIGENDIAN if dtype.itemsize > 1 else False)
-    msg.step = width * channels * dtype.itemsize
+    msg.is_bigendian = layout.is_bigendian
+    msg.step = layout.step
     # array('B') is the only type rclpy's setter takes without a per-element check.
     buffer = array.array("B")
     buffer.frombytes(np.ascontiguousarray(image).data.cast("B"))

@@ -5,7 +5,8 @@
   `image_raw` never delays `image_raw/compressed`. A publish the middleware refuses while the node
   is up (rmw_fastrtps's ASYNCHRONOUS mode refuses a sample when its sender is busy for longer than
   max_blocking_time) is counted and logged, throttled; the next frame is tried. It never ends the
-  stream. (Sends themselves must not block: rclpy holds the GIL in publish(), see fastdds_setup.)
+  stream. (Sends themselves must not block: rclpy holds the GIL in publish(), see fastdds_setup;
+  images go out through an ImageSender, outside the GIL.)
 - `ReaderLag`: whether a reader is falling behind, from what a publisher can see of it — a
   reliable reader that leaves samples unacknowledged, UDP datagrams dropped for a full send
   buffer (a network reader whose link cannot carry the topic), and a stopped local reader
@@ -51,12 +52,16 @@ class TopicPublisher(Generic[T]):
     LOG_EVERY_S = 10.0
 
     def __init__(self, publisher: Publisher, build: Callable[[T], Any | None], is_up: Callable[[], bool],
-                 log: LogFn, then: Callable[[T], None] | None = None) -> None:
+                 log: LogFn, then: Callable[[T], None] | None = None,
+                 send: Callable[[Any], None] | None = None) -> None:
         """`then(item)` runs in this thread once `item` was published (or refused): how a large
-        topic is handed the frame only after a small one went out (see CameraNode._on_frame)."""
+        topic is handed the frame only after a small one went out (see CameraNode._on_frame).
+        `send` publishes what `build` returned (default: `publisher.publish`; an ImageSender's
+        `send` for images built by it)."""
         self.topic = publisher.topic_name.lstrip("/")
         self.publisher = publisher
         self._build = build
+        self._send_built = publisher.publish if send is None else send
         self._then = then
         self._is_up = is_up
         self._log = log
@@ -117,7 +122,7 @@ class TopicPublisher(Generic[T]):
             if msg is None:
                 return True
             started = time.perf_counter()
-            self.publisher.publish(msg)
+            self._send_built(msg)
         except RCLError as exc:
             if not self._is_up():
                 return False  # Ctrl-C shut the context down under us
