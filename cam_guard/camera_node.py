@@ -10,6 +10,7 @@ says which change needs what).
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import cv2
@@ -34,6 +35,7 @@ from cam_guard.ros.image_sender import ImageSender
 from cam_guard.ros.parameters import LiveParameters
 from cam_guard.ros.publishing import ReaderLag, TopicPublisher
 from cam_guard.ros.runtime import ConfigError, GuardedNode, run_node
+from cam_guard.ros.stopped_readers import stopped_readers
 from cam_guard.ros.transport import image_qos, latched_qos
 
 # Exit code when recovery gave up (max_reconnect_attempts): the launcher's respawn takes over.
@@ -62,7 +64,8 @@ class CameraNode(LifecycleNodeMixin, GuardedNode):
         self._compressed_lock = threading.Lock()
         self._compressed: TopicPublisher[Frame] | None = None
         self._jpeg_seen = False
-        self._lag = ReaderLag(self._outputs, self._log)
+        self._lag = ReaderLag(self._outputs, self._log,
+                              find_stopped=partial(stopped_readers, self.context.get_domain_id()))
         self._behind: list[str] = []
         self._state_pub = self.create_publisher(String, "camera_state", latched_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)

@@ -6,8 +6,10 @@ Two hosts made inside the test (cam_guard.testing.netns: network namespaces, a v
 1280x720 / 30 fps MJPEG on A with two local raw readers; a compressed reader on B. Each phase is
 compared with a baseline of the same run (ratios, not wall times): a raw reader on B, that reader
 stopped, a local reader stopped. Both hosts share this machine's cores, so the far reader's own work
-(and anything else running) takes CPU from the camera; the bounds leave room for that (before the fix
-the camera fell to a fifth of its rate and local latency rose by 300 ms). The figures against the
+(and anything else running) takes CPU from the camera. The camera and its compressed topic are held
+to the issue's 0.95x (they kept 0.99-1.00x in every run since image_raw is sent outside the GIL); the
+other bounds leave room for the shared cores (before the fix the camera fell to a fifth of its rate and
+local latency rose by 300 ms). The figures against the
 issue's goals (>= 0.95x, 28 fps, p95 within 2 ms) are in bench/RESULTS.md (bench/far_reader.py).
 """
 

@@ -11,6 +11,7 @@ This module finds it, from what the kernel shows of Fast DDS's files:
 - each reader's port `fastdds_port<N>` in /dev/shm has a lock file `fastdds_port<N>_el` on which the
   reader holds an flock while it lives (/proc/locks names the holder's PID);
 - the holder is stopped when /proc/<pid>/stat says `T` (stopped) or `t` (stopped by a tracer);
+- only the ports of the node's own ROS domain count (Fast DDS numbers them by domain);
 - a writer has re-created that port when the port file is missing (re-created and dropped again) or
   was modified less than `fresh_s` ago (created: writes through its mapping leave the time alone). A
   stopped reader no writer sends to keeps its port file, untouched.
@@ -66,34 +67,42 @@ def _read(path: str) -> str | None:
         return None
 
 
-def stopped_readers(shm_dir: str = "/dev/shm", proc_dir: str = "/proc", fresh_s: float = 1.0) -> list[StoppedReader]:
-    """The stopped processes whose Fast DDS shared-memory port a writer on this host has re-created
-    (module doc), each once, by PID."""
+def domain_ports(domain_id: int) -> range:
+    """The ports Fast DDS gives a domain's participants (RTPS's 7400 + 250 × domain, 250 of them); a
+    shared-memory port is named after its locator's port."""
+    return range(7400 + 250 * domain_id, 7400 + 250 * (domain_id + 1))
+
+
+def stopped_readers(domain_id: int, shm_dir: str = "/dev/shm", proc_dir: str = "/proc",
+                    fresh_s: float = 1.0) -> list[StoppedReader]:
+    """The stopped processes of ROS domain `domain_id` whose Fast DDS shared-memory port a writer on
+    this host has re-created (module doc), each once, by PID."""
     locks = _read(os.path.join(proc_dir, "locks"))
     if locks is None:
         return []
     holders = flock_holders(locks)
+    ports = domain_ports(domain_id)
     now = time.time()
     found: dict[int, StoppedReader] = {}
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(shm_dir):
-            if not _PORT_LOCK.match(entry.name):
+            match = _PORT_LOCK.match(entry.name)
+            if match is None or int(match[1]) not in ports:
                 continue
             try:
                 lock = entry.stat()
             except FileNotFoundError:
                 continue
             pid = holders.get((os.major(lock.st_dev), os.minor(lock.st_dev), lock.st_ino))
-            stat = _read(os.path.join(proc_dir, str(pid), "stat")) if pid is not None else None
-            if pid is None or pid in found or stat is None:
+            if pid is None or pid in found:
                 continue
-            state, name = process_state(stat)
-            if state not in STOPPED_STATES:
+            stat = _read(os.path.join(proc_dir, str(pid), "stat"))
+            if stat is None or process_state(stat)[0] not in STOPPED_STATES:
                 continue
             try:
                 recreated = now - os.stat(os.path.join(shm_dir, entry.name[:-3])).st_mtime < fresh_s
             except FileNotFoundError:
                 recreated = True
             if recreated:
-                found[pid] = StoppedReader(pid, name)
+                found[pid] = StoppedReader(pid, process_state(stat)[1])
     return sorted(found.values(), key=lambda reader: reader.pid)

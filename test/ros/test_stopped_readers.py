@@ -2,16 +2,20 @@
 on sample texts; what the camera's reader check makes of them."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from cam_guard.ros.publishing import ReaderLag
-from cam_guard.ros.stopped_readers import StoppedReader, flock_holders, process_state, stopped_readers
+from cam_guard.ros.stopped_readers import StoppedReader, domain_ports, flock_holders, process_state, stopped_readers
 
 LOCKS = """\
 1: POSIX  ADVISORY  WRITE 881 00:19:1044 0 EOF
@@ -70,30 +74,47 @@ def age(path: Path, seconds: float = 5.0) -> None:
     os.utime(path, (then, then))
 
 
-def test_a_stopped_reader_is_named_only_while_a_writer_recreates_its_port(tmp_path):
-    with port_holder(tmp_path, 7411) as (proc, port_file), port_holder(tmp_path, 7413) as (other, other_port):
+@pytest.fixture
+def shm() -> Iterator[Path]:
+    """A folder on /dev/shm's tmpfs, where Fast DDS keeps its files: /proc/locks names a file by its
+    file system's device, which a stacked file system (overlayfs) may not report for it."""
+    folder = Path(tempfile.mkdtemp(prefix="cam_guard_test_", dir="/dev/shm"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_a_stopped_reader_is_named_only_while_a_writer_recreates_its_port(shm):
+    with port_holder(shm, 7411) as (proc, port_file), port_holder(shm, 7413) as (other, other_port):
         age(port_file)
         age(other_port)
-        assert stopped_readers(str(tmp_path)) == [], "running readers"
+        assert stopped_readers(0, str(shm)) == [], "running readers"
         stop(proc.pid)
         stop(other.pid)
-        assert stopped_readers(str(tmp_path)) == [], "stopped, but nobody re-created their ports"
+        assert stopped_readers(0, str(shm)) == [], "stopped, but nobody re-created their ports"
         port_file.unlink()  # what a writer's re-create-and-drop leaves most of the time
-        found = stopped_readers(str(tmp_path))
+        found = stopped_readers(0, str(shm))
         assert [reader.pid for reader in found] == [proc.pid]
         assert found[0].name == Path(sys.executable).name[:15]
+        assert stopped_readers(1, str(shm)) == [], "a port of domain 0 is no reader of domain 1"
         port_file.touch()  # re-created just now
-        assert [reader.pid for reader in stopped_readers(str(tmp_path))] == [proc.pid]
+        assert [reader.pid for reader in stopped_readers(0, str(shm))] == [proc.pid]
         age(port_file)
-        assert stopped_readers(str(tmp_path)) == [], "re-created long ago, not any more"
+        assert stopped_readers(0, str(shm)) == [], "re-created long ago, not any more"
         cont(proc.pid)
         port_file.unlink()
-        assert stopped_readers(str(tmp_path)) == [], "continued"
+        assert stopped_readers(0, str(shm)) == [], "continued"
+
+
+def test_domain_ports_follow_fast_dds_numbering():
+    assert domain_ports(0) == range(7400, 7650)
+    assert 7400 + 250 * 97 + 11 in domain_ports(97)  # participant 0's user port in domain 97
 
 
 def test_no_shm_folder_or_proc_means_none_found(tmp_path):
-    assert stopped_readers(str(tmp_path / "absent")) == []
-    assert stopped_readers(str(tmp_path), proc_dir=str(tmp_path / "absent")) == []
+    assert stopped_readers(0, str(tmp_path / "absent")) == []
+    assert stopped_readers(0, str(tmp_path), proc_dir=str(tmp_path / "absent")) == []
 
 
 def test_the_reader_check_names_a_stopped_reader_and_warns_once_per_period():
