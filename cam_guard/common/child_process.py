@@ -6,6 +6,8 @@ import os
 import signal
 import threading
 
+from cam_guard.common.startup import event_setter
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -21,8 +23,9 @@ def stop_event_of_child() -> threading.Event:
     SIGTERM set the returned event so that it can stop in order."""
     die_with_parent()
     stop = threading.Event()
+    handler = event_setter(stop)  # one for both: a SIGTERM may land while a SIGINT is being handled
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, handler)
     return stop
 
 

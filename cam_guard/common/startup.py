@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 # Console script -> module; a process running either form is a cam_guard executable.
 EXECUTABLES = {
@@ -55,8 +55,32 @@ def executable_module(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _on_interrupt(_signum: int, _frame: object) -> None:
-    stop_requested.set()
+def event_setter(event: threading.Event) -> Callable[[int, object], None]:
+    """A signal handler that sets `event`, safe to nest. Python runs a handler between two bytecodes of
+    the main thread, also those of a handler already running: Ctrl-C reaches a node twice (from the
+    terminal, and forwarded by its launcher), and the second run of the handler waited forever for the
+    lock that `Event.set()` of the first still held (a node that never stopped: SIGKILLed after 5 s).
+    A nested call returns at once: the event is being set."""
+    busy = False
+
+    def handler(_signum: int, _frame: object) -> None:
+        nonlocal busy
+        if busy:
+            return
+        busy = True
+        try:
+            event.set()
+        finally:
+            busy = False
+
+    return handler
+
+
+_request_stop = event_setter(stop_requested)
+
+
+def _on_interrupt(signum: int, frame: object) -> None:
+    _request_stop(signum, frame)
     if not _started:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):

@@ -12,15 +12,14 @@ This module finds it, from what the kernel shows of Fast DDS's files:
   reader holds an flock while it lives (/proc/locks names the holder's PID);
 - the holder is stopped when /proc/<pid>/stat says `T` (stopped) or `t` (stopped by a tracer);
 - only the ports of the node's own ROS domain count (Fast DDS numbers them by domain);
-- a writer has re-created that port when the port file is missing (re-created and dropped again) or
-  was modified less than `fresh_s` ago (created: writes through its mapping leave the time alone). A
-  stopped reader no writer sends to keeps its port file, untouched.
+- a writer has replaced that port when the reader's own mapping of it shows the file deleted
+  (/proc/<pid>/maps: `... /dev/shm/fastdds_port<N> (deleted)`). A stopped reader that no writer
+  sends to keeps its port.
 """
 
 import contextlib
 import os
 import re
-import time
 from dataclasses import dataclass
 
 _PORT_LOCK = re.compile(r"^fastdds_port(\d{1,5})_el$")
@@ -73,16 +72,15 @@ def domain_ports(domain_id: int) -> range:
     return range(7400 + 250 * domain_id, 7400 + 250 * (domain_id + 1))
 
 
-def stopped_readers(domain_id: int, shm_dir: str = "/dev/shm", proc_dir: str = "/proc",
-                    fresh_s: float = 1.0) -> list[StoppedReader]:
+def stopped_readers(domain_id: int, shm_dir: str = "/dev/shm", proc_dir: str = "/proc") -> list[StoppedReader]:
     """The stopped processes of ROS domain `domain_id` whose Fast DDS shared-memory port a writer on
-    this host has re-created (module doc), each once, by PID."""
+    this host has replaced (module doc), each once, by PID. Processes whose /proc entries this one may
+    not read (another user's, without root) are not seen."""
     locks = _read(os.path.join(proc_dir, "locks"))
     if locks is None:
         return []
     holders = flock_holders(locks)
     ports = domain_ports(domain_id)
-    now = time.time()
     found: dict[int, StoppedReader] = {}
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(shm_dir):
@@ -99,10 +97,7 @@ def stopped_readers(domain_id: int, shm_dir: str = "/dev/shm", proc_dir: str = "
             stat = _read(os.path.join(proc_dir, str(pid), "stat"))
             if stat is None or process_state(stat)[0] not in STOPPED_STATES:
                 continue
-            try:
-                recreated = now - os.stat(os.path.join(shm_dir, entry.name[:-3])).st_mtime < fresh_s
-            except FileNotFoundError:
-                recreated = True
-            if recreated:
+            maps = _read(os.path.join(proc_dir, str(pid), "maps")) or ""
+            if f"{os.path.join(shm_dir, entry.name[:-3])} (deleted)\n" in maps:
                 found[pid] = StoppedReader(pid, process_state(stat)[1])
     return sorted(found.values(), key=lambda reader: reader.pid)

@@ -2,6 +2,11 @@
 what arrives over DDS, a refused send, and the fall-back to rclpy's publish()."""
 
 import ctypes
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,6 +19,9 @@ from sensor_msgs.msg import Image
 
 from cam_guard.ros.image_conversion import from_image_msg, to_image_msg
 from cam_guard.ros.image_sender import ImageSender
+from cam_guard.ros.stopped_readers import stopped_readers
+from cam_guard.ros.transport import image_qos
+from cam_guard.testing.harness import NodeProcess
 
 ARRAYS = {  # odd widths and heights: every padding case of the pixel block and the strings
     "mono8": np.arange(7 * 5, dtype=np.uint8).reshape(7, 5),
@@ -70,3 +78,52 @@ def test_without_rcl_through_ctypes_images_go_through_publish(probe, monkeypatch
     assert sender.why_not in warnings[0]
     built = sender.build(ARRAYS["mono8"], "mono8", 5, "x")
     assert isinstance(built, Image) and built == to_image_msg(ARRAYS["mono8"], "mono8", 5, "x")
+
+
+def send_until(send: Callable[[], None], condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        send()
+        time.sleep(0.05)
+
+
+def ticks_per_send(send: Callable[[], None], sends: int = 10) -> float:
+    """Ticks of this thread (1 ms sleeps) per send while another thread sends back to back: about one
+    per send when each send holds the GIL, one per millisecond of send when it does not."""
+    sender = threading.Thread(target=lambda: [send() for _ in range(sends)])
+    ticks = 0
+    sender.start()
+    while sender.is_alive():
+        ticks += 1
+        time.sleep(0.001)
+    sender.join()
+    return ticks / sends
+
+
+def test_a_slow_send_leaves_the_other_threads_running(probe, tmp_path):
+    """A local reader stopped for a second makes every send of a 1280x720 frame slow (Fast DDS re-creates
+    its port per fragment, README); through publish() the GIL is held all that time, through the sender
+    not. Compared in the same run, against the same stopped reader."""
+    topic = "/sender_slow"
+    publisher = probe.node.create_publisher(Image, topic, image_qos("reliable"))
+    sender = ImageSender(publisher)
+    frame = np.zeros((720, 1280, 3), np.uint8)
+
+    def send() -> None:
+        sender.send(sender.build(frame, "bgr8", time.time_ns(), "cam"))
+
+    records = tmp_path / "reader.jsonl"
+    with NodeProcess("cam_guard.testing.topic_recorder", args=[str(records), f"Image:{topic}"]) as reader:
+        send_until(send, lambda: records.exists() and records.stat().st_size > 0, "the reader's first frame")
+        os.kill(reader.pid, signal.SIGSTOP)
+        os.waitpid(reader.pid, os.WUNTRACED)
+        domain = int(os.environ["ROS_DOMAIN_ID"])
+        send_until(send, lambda: [r.pid for r in stopped_readers(domain)] == [reader.pid],
+                   "Fast DDS re-creating the stopped reader's port")
+        serialized = ticks_per_send(send)
+        through_publish = ticks_per_send(lambda: publisher.publish(to_image_msg(frame, "bgr8", time.time_ns(), "cam")))
+        os.kill(reader.pid, signal.SIGCONT)
+    report = f"ticks per slow send: {serialized:.1f} through the sender, {through_publish:.1f} through publish()"
+    print(report)
+    assert serialized >= 3 * max(through_publish, 1.0), report
