@@ -3,6 +3,7 @@ too)."""
 
 import json
 import os
+import signal
 import time
 import urllib.request
 from collections.abc import Callable
@@ -134,3 +135,10 @@ def web_state(port: int) -> dict | None:
             return json.loads(response.read())
     except OSError:
         return None
+
+
+def stop_child(pid: int) -> None:
+    """SIGSTOP a child of this process, returning once it is stopped."""
+    os.kill(pid, signal.SIGSTOP)
+    _, status = os.waitpid(pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status)

@@ -45,12 +45,10 @@ def auto_skew_ns(periods_ns: list[int | None]) -> int:
     """The auto bound for cameras with these frame periods (None: not measured yet). With different
     rates the second-longest period counts: the sets that decide are those around the slowest
     camera's frames, and the others' frames lie around those at their own periods."""
-    if any(p is None for p in periods_ns):
-        return FALLBACK_SKEW_NS
     known = sorted(p for p in periods_ns if p is not None)
     cameras = len(known)
-    if cameras < 2:
-        return FALLBACK_SKEW_NS  # one camera: every set is one frame
+    if cameras < len(periods_ns) or cameras < 2:  # one camera: every set is one frame
+        return FALLBACK_SKEW_NS
     period = known[-2]
     return min(period * (cameras - 1) // cameras + AUTO_JITTER_NS, period * 9 // 10)
 

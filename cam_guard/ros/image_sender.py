@@ -25,7 +25,7 @@ from rclpy.publisher import Publisher
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 
-from cam_guard.ros.image_conversion import image_layout, to_image_msg
+from cam_guard.ros.image_conversion import ImageLayout, image_layout, to_image_msg
 
 CDR_LE = b"\x00\x01\x00\x00"  # encapsulation header: plain CDR, little endian, no options
 _RCUTILS_ERROR_MESSAGE_MAX_LENGTH = 1024
@@ -55,13 +55,13 @@ def _aligned(body: bytes) -> bytes:
     return body + bytes(-len(body) % 4)
 
 
-def image_cdr_header(height: int, width: int, step: int, is_bigendian: int, encoding: str, stamp_ns: int,
-                     frame_id: str, size: int) -> bytes:
+def _image_cdr_header(layout: ImageLayout, encoding: str, stamp_ns: int, frame_id: str, size: int) -> bytes:
     """Everything of a serialised sensor_msgs/Image before its `size` bytes of pixels."""
     sec, nanosec = divmod(stamp_ns, 1_000_000_000)
     body = _aligned(struct.pack("<iI", sec, nanosec) + _cdr_string(frame_id))
-    body += struct.pack("<II", height, width) + _cdr_string(encoding) + struct.pack("<B", is_bigendian)
-    return CDR_LE + _aligned(body) + struct.pack("<II", step, size)
+    body += struct.pack("<II", layout.height, layout.width) + _cdr_string(encoding)
+    body += struct.pack("<B", layout.is_bigendian)
+    return CDR_LE + _aligned(body) + struct.pack("<II", layout.step, size)
 
 
 class ImageSender:
@@ -95,9 +95,9 @@ class ImageSender:
 
     def _format_check(self) -> str:
         """'' when what `build` writes is what the middleware writes and reads back, else why not."""
-        probe = np.arange(3 * 5 * 3, dtype=np.uint8).reshape(3, 5, 3)
-        expected = to_image_msg(probe, "bgr8", 1_700_000_000_123_456_789, "probe")
-        ours = bytes(self._serialize(probe, "bgr8", 1_700_000_000_123_456_789, "probe"))
+        probe, stamp_ns = np.arange(3 * 5 * 3, dtype=np.uint8).reshape(3, 5, 3), 1_700_000_000_123_456_789
+        expected = to_image_msg(probe, "bgr8", stamp_ns, "probe")
+        ours = bytes(self._serialize(probe, "bgr8", stamp_ns, "probe"))
         try:
             same = deserialize_message(ours, Image) == expected and len(ours) == len(serialize_message(expected))
         except Exception as exc:  # the middleware's deserialiser rejected it, whatever its error type
@@ -105,10 +105,8 @@ class ImageSender:
         return "" if same else "the middleware serialises sensor_msgs/Image differently"
 
     def _serialize(self, image: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> bytearray:
-        layout = image_layout(image, encoding)
         pixels = np.ascontiguousarray(image).reshape(-1).view(np.uint8)
-        header = image_cdr_header(layout.height, layout.width, layout.step, layout.is_bigendian, encoding,
-                                  stamp_ns, frame_id, pixels.size)
+        header = _image_cdr_header(image_layout(image, encoding), encoding, stamp_ns, frame_id, pixels.size)
         size = len(header) + pixels.size
         if len(self._buffer) != size:
             self._buffer = bytearray(size)

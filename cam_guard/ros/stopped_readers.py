@@ -95,9 +95,10 @@ def stopped_readers(domain_id: int, shm_dir: str = "/dev/shm", proc_dir: str = "
             if pid is None or pid in found:
                 continue
             stat = _read(os.path.join(proc_dir, str(pid), "stat"))
-            if stat is None or process_state(stat)[0] not in STOPPED_STATES:
+            if stat is None:
                 continue
-            maps = _read(os.path.join(proc_dir, str(pid), "maps")) or ""
-            if f"{os.path.join(shm_dir, entry.name[:-3])} (deleted)\n" in maps:
-                found[pid] = StoppedReader(pid, process_state(stat)[1])
+            state, name = process_state(stat)
+            maps = _read(os.path.join(proc_dir, str(pid), "maps")) if state in STOPPED_STATES else None
+            if maps is not None and f"{os.path.join(shm_dir, entry.name[:-3])} (deleted)\n" in maps:
+                found[pid] = StoppedReader(pid, name)
     return sorted(found.values(), key=lambda reader: reader.pid)

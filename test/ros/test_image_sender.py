@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import rclpy
-from helpers import publish_until
+from helpers import publish_until, stop_child
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
@@ -116,8 +116,7 @@ def test_a_slow_send_leaves_the_other_threads_running(probe, tmp_path):
     records = tmp_path / "reader.jsonl"
     with NodeProcess("cam_guard.testing.topic_recorder", args=[str(records), f"Image:{topic}"]) as reader:
         send_until(send, lambda: records.exists() and records.stat().st_size > 0, "the reader's first frame")
-        os.kill(reader.pid, signal.SIGSTOP)
-        os.waitpid(reader.pid, os.WUNTRACED)
+        stop_child(reader.pid)
         domain = int(os.environ["ROS_DOMAIN_ID"])
         send_until(send, lambda: [r.pid for r in stopped_readers(domain)] == [reader.pid],
                    "Fast DDS re-creating the stopped reader's port")

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers import stop_child
 
 from cam_guard.ros.publishing import ReaderLag
 from cam_guard.ros.stopped_readers import StoppedReader, domain_ports, flock_holders, process_state, stopped_readers
@@ -58,12 +59,6 @@ def port_holder(shm: Path, port: int) -> Iterator[tuple[subprocess.Popen, Path]]
         proc.wait(timeout=10)
 
 
-def stop(pid: int) -> None:
-    os.kill(pid, signal.SIGSTOP)
-    _, status = os.waitpid(pid, os.WUNTRACED)  # returns once it is stopped
-    assert os.WIFSTOPPED(status)
-
-
 def cont(pid: int) -> None:
     os.kill(pid, signal.SIGCONT)
     _, status = os.waitpid(pid, os.WCONTINUED)
@@ -84,8 +79,8 @@ def shm() -> Iterator[Path]:
 def test_a_stopped_reader_is_named_once_a_writer_replaced_its_port(shm):
     with port_holder(shm, 7411) as (proc, port_file), port_holder(shm, 7413) as (other, _):
         assert stopped_readers(0, str(shm)) == [], "running readers"
-        stop(proc.pid)
-        stop(other.pid)
+        stop_child(proc.pid)
+        stop_child(other.pid)
         assert stopped_readers(0, str(shm)) == [], "stopped, but their ports are theirs still"
         port_file.unlink()  # what a writer's re-create-and-drop leaves most of the time
         found = stopped_readers(0, str(shm))
