@@ -91,13 +91,14 @@ def send_until(send: Callable[[], None], condition: Callable[[], bool], what: st
 def ticks_per_send(send: Callable[[], None], sends: int = 10) -> float:
     """Ticks of this thread (1 ms sleeps) per send while another thread sends back to back: about one
     per send when each send holds the GIL, one per millisecond of send when it does not."""
-    sender = threading.Thread(target=lambda: [send() for _ in range(sends)])
+    sender = threading.Thread(target=lambda: [send() for _ in range(sends)], daemon=True)
     ticks = 0
+    deadline = time.monotonic() + 60
     sender.start()
     while sender.is_alive():
+        assert time.monotonic() < deadline, f"{sends} sends still running after 60 s"
         ticks += 1
         time.sleep(0.001)
-    sender.join()
     return ticks / sends
 
 
